@@ -1,0 +1,122 @@
+"""`brainfm` command line; subcommands mirror the book's chapters.
+
+    brainfm book --profile smoke [--chapters 01_data ...] [--no-render] [--strict] [--store-reference]
+    brainfm cohort --n 12 --spacing 4 --seed 0 --out DIR        # write the embedded cohort as BIDS-like NIfTI
+    brainfm preprocess IN.nii.gz OUT.nii.gz [--spacing 2] [--register rigid|affine|none]
+    brainfm data list | info NAME | fetch NAME [--data-dir D]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from brainfm_lite.errors import BrainFMError
+
+
+def _book(args) -> int:
+    from brainfm_lite.book_runner import run_book
+    from brainfm_lite.provenance import repo_root
+
+    root = Path(args.root) if args.root else repo_root()
+    if root is None:
+        print("brainfm book: run it inside a brainfm-lite checkout (or pass --root)", file=sys.stderr)
+        return 2
+    run = run_book(root, profile=args.profile, chapters=args.chapters, build_dir=args.build_dir,
+                   render=not args.no_render, warnings_as_errors=args.strict, store_reference=args.store_reference)
+    for chapter in run.chapters:
+        status = "ok" if chapter.ok else f"FAILED ({chapter.error}); see {chapter.executed}"
+        print(f"{chapter.chapter:<28} {chapter.wall_time_s:>7.1f} s  {status}")
+    if run.html:
+        print(f"HTML book: {run.html / 'index.html'}")
+    return 0 if run.ok else 1
+
+
+def _cohort(args) -> int:
+    from brainfm_lite.data.bids import write_bids
+    from brainfm_lite.data.synth import make_cohort
+
+    cohort = make_cohort(args.n, seed=args.seed, spacing=args.spacing, n_sites=args.sites)
+    print(f"wrote {write_bids(cohort, args.out)}")
+    return 0
+
+
+def _preprocess(args) -> int:
+    from brainfm_lite.data.io import load_volume, save_volume
+    from brainfm_lite.data.preprocess import preprocess
+
+    register = None if args.register == "none" else args.register
+    out = preprocess(load_volume(args.input), spacing=args.spacing, register=register)
+    print(f"wrote {save_volume(out, args.output)}")
+    return 0
+
+
+def _data(args) -> int:
+    from brainfm_lite.data import fetch, registry
+
+    if args.action == "list":
+        for name, dataset in registry.DATASETS.items():
+            print(f"{name:<20} {dataset.approx_size:<10} {dataset.access:<7} {dataset.title}")
+        return 0
+    if not args.name:
+        print("brainfm data info|fetch needs a dataset NAME", file=sys.stderr)
+        return 2
+    if args.action == "info":
+        print(registry.get_dataset(args.name))
+        return 0
+    print(f"ready: {fetch.fetch(args.name, data_dir=args.data_dir, allow_unpinned=args.allow_unpinned)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="brainfm", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    book = sub.add_parser("book", help="execute chapters at a profile and render the HTML book")
+    book.add_argument("--profile", default="smoke", choices=("smoke", "colab", "full"))
+    book.add_argument("--chapters", nargs="*", help="notebook stems, e.g. 01_data (default: all)")
+    book.add_argument("--root", help="repository root (default: found from the working directory)")
+    book.add_argument("--build-dir", help="output folder named _build (default: <root>/_build)")
+    book.add_argument("--no-render", action="store_true", help="execute only, skip the HTML")
+    book.add_argument("--strict", action="store_true", help="treat Sphinx warnings as errors")
+    book.add_argument("--store-reference", action="store_true",
+                      help="copy each chapter's metrics JSON to book/results/<profile>/ (reference runs)")
+    book.set_defaults(func=_book)
+
+    cohort = sub.add_parser("cohort", help="write the embedded synthetic cohort as BIDS-like NIfTI")
+    cohort.add_argument("--n", type=int, default=12)
+    cohort.add_argument("--seed", type=int, default=0)
+    cohort.add_argument("--spacing", type=float, default=4.0, help="mm")
+    cohort.add_argument("--sites", type=int, default=3)
+    cohort.add_argument("--out", required=True)
+    cohort.set_defaults(func=_cohort)
+
+    prep = sub.add_parser("preprocess", help="RAS, bias field, registration to MNI, mask, normalise one volume")
+    prep.add_argument("input")
+    prep.add_argument("output")
+    prep.add_argument("--spacing", type=float, default=2.0, help="mm")
+    prep.add_argument("--register", default="rigid", choices=("rigid", "affine", "none"))
+    prep.set_defaults(func=_preprocess)
+
+    data = sub.add_parser("data", help="the registry of real public datasets")
+    data.add_argument("action", choices=("list", "info", "fetch"))
+    data.add_argument("name", nargs="?")
+    data.add_argument("--data-dir", help="default: $BRAINFM_DATA, then ~/brainfm_data")
+    data.add_argument("--allow-unpinned", action="store_true",
+                      help="accept a dataset without a published checksum (its hash is recorded on first download)")
+    data.set_defaults(func=_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BrainFMError as err:
+        print(f"brainfm {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The book: notebooks are clean and open the same way; every chapter executes at smoke; the HTML builds strictly.
+
+The full execution + strict build runs once per session (module fixture) and several tests read its outputs.
+"""
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from brainfm_lite.book_runner import chapter_notebooks, run_book, toc_files
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = chapter_notebooks(ROOT)
+
+
+def test_every_notebook_in_book_is_in_the_toc():
+    in_toc = {ROOT / f"{page}.ipynb" for page in toc_files(ROOT)}
+    on_disk = set((ROOT / "book").glob("*.ipynb"))
+    assert on_disk == in_toc & on_disk, f"not in _toc.yml: {sorted(on_disk - in_toc)}"
+    assert NOTEBOOKS, "the book has no chapter notebooks"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_clean_with_one_parameters_cell(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "notebook has outputs"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    assert "profile" in tagged[0].source and "results_dir" in tagged[0].source
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_opens_the_same_way(notebook):
+    """Title and 'what you will learn', then the install cell, then imports, then parameters."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ")
+    assert "What you will learn" in cells[0].source
+    first_code = [c for c in cells if c.cell_type == "code"][:3]
+    assert "find_spec(\"brainfm_lite\")" in first_code[0].source, "first code cell must be the install cell"
+    assert "parameters" in first_code[2].metadata.get("tags", []), "third code cell must be the parameters cell"
+
+
+def test_profiles_parameter_files_exist():
+    for profile in ("smoke", "colab", "full"):
+        assert yaml.safe_load((ROOT / "book" / "params" / f"{profile}.yaml").read_text())["profile"] == profile
+
+
+def _tree_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and ".ipynb_checkpoints" not in path.parts:
+            digest.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def smoke_book(tmp_path_factory):
+    """Execute every chapter at smoke and build the HTML with warnings as errors (once for this module)."""
+    build = tmp_path_factory.mktemp("book") / "_build"
+    before = _tree_digest(ROOT / "book")
+    run = run_book(ROOT, profile="smoke", build_dir=build, warnings_as_errors=True)
+    return run, build, before
+
+
+@pytest.mark.book
+def test_every_chapter_executes_at_smoke(smoke_book):
+    run, build, _ = smoke_book
+    failed = [(c.chapter, c.error) for c in run.chapters if not c.ok]
+    assert not failed
+    assert len(run.chapters) == len(NOTEBOOKS)
+
+
+@pytest.mark.book
+def test_smoke_chapters_stay_within_budget(smoke_book):
+    run, _, _ = smoke_book
+    slow = {c.chapter: c.wall_time_s for c in run.chapters if c.wall_time_s > 90}
+    assert not slow, f"chapters over the 90 s smoke budget: {slow}"
+
+
+@pytest.mark.book
+def test_html_book_renders_with_provenance_on_each_chapter(smoke_book):
+    run, build, _ = smoke_book
+    assert run.html == build / "html" and (build / "html" / "index.html").is_file()
+    for notebook in NOTEBOOKS:
+        page = build / "html" / notebook.relative_to(ROOT).with_suffix(".html")
+        html = page.read_text()
+        assert "How this page was produced" in html and "smoke" in html
+        assert "<img" in html, f"{page.name} shows no figure"
+
+
+@pytest.mark.book
+def test_each_chapter_writes_metrics_with_provenance(smoke_book):
+    _, build, _ = smoke_book
+    for notebook in NOTEBOOKS:
+        record = json.loads((build / "results" / "smoke" / f"{notebook.stem}.json").read_text())
+        assert record["ok"] and record["wall_time_s"] > 0
+        assert record["provenance"]["versions"]["torch"] and record["provenance"]["device"]
+        assert record["metrics"], f"{notebook.stem} recorded no metrics"
+
+
+@pytest.mark.book
+def test_running_the_book_leaves_the_sources_untouched(smoke_book):
+    _, _, before = smoke_book
+    assert _tree_digest(ROOT / "book") == before
+
+
+def _mini_book(tmp_path: Path, code: str) -> Path:
+    """A one-chapter book in tmp_path whose notebook runs `code` after the usual parameters cell."""
+    root = tmp_path / "mini"
+    (root / "book" / "params").mkdir(parents=True)
+    shutil.copy(ROOT / "_config.yml", root / "_config.yml")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/01_mini\n")
+    (root / "book" / "intro.md").write_text("# Mini\n")
+    (root / "book" / "references.bib").write_text("")
+    (root / "book" / "params" / "smoke.yaml").write_text("profile: smoke\noverrides: {}\n")
+    params = nbformat.v4.new_code_cell("profile = 'x'\noverrides = {}\nresults_dir = None")
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Mini chapter"), params,
+                                         nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "book" / "01_mini.ipynb")
+    return root
+
+
+def test_a_failing_chapter_is_reported_not_rendered(tmp_path):
+    root = _mini_book(tmp_path, "raise RuntimeError('boom in chapter')")
+    run = run_book(root, profile="smoke", build_dir=tmp_path / "_build", log=lambda *_: None)
+    assert not run.ok and run.html is None
+    assert "boom in chapter" in run.chapters[0].error
+    record = json.loads((tmp_path / "_build" / "results" / "smoke" / "01_mini.json").read_text())
+    assert record["ok"] is False and "boom" in record["error"]
+    assert nbformat.read(root / "book" / "01_mini.ipynb", as_version=4).cells[2].outputs == []
