@@ -3,7 +3,7 @@
     brainfm book --profile smoke [--chapters 01_data ...] [--no-render] [--strict] [--store-reference]
     brainfm cohort --n 12 --spacing 4 --seed 0 --out DIR        # write the embedded cohort as BIDS-like NIfTI
     brainfm preprocess IN.nii.gz OUT.nii.gz [--spacing 2] [--register rigid|affine|none]
-    brainfm data list | info NAME | fetch NAME [--data-dir D]
+    brainfm data list | info NAME | fetch NAME [--allow-unpinned] [--data-dir D] | prepare-fastmri SRC
 """
 
 from __future__ import annotations
@@ -53,20 +53,9 @@ def _preprocess(args) -> int:
 
 
 def _data(args) -> int:
-    from brainfm_lite.data import fetch, registry
+    from brainfm_lite.data.fetch_cli import main as data_main
 
-    if args.action == "list":
-        for name, dataset in registry.DATASETS.items():
-            print(f"{name:<20} {dataset.approx_size:<10} {dataset.access:<7} {dataset.title}")
-        return 0
-    if not args.name:
-        print("brainfm data info|fetch needs a dataset NAME", file=sys.stderr)
-        return 2
-    if args.action == "info":
-        print(registry.get_dataset(args.name))
-        return 0
-    print(f"ready: {fetch.fetch(args.name, data_dir=args.data_dir, allow_unpinned=args.allow_unpinned)}")
-    return 0
+    return data_main(args.rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,12 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--register", default="rigid", choices=("rigid", "affine", "none"))
     prep.set_defaults(func=_preprocess)
 
-    data = sub.add_parser("data", help="the registry of real public datasets")
-    data.add_argument("action", choices=("list", "info", "fetch"))
-    data.add_argument("name", nargs="?")
-    data.add_argument("--data-dir", help="default: $BRAINFM_DATA, then ~/brainfm_data")
-    data.add_argument("--allow-unpinned", action="store_true",
-                      help="accept a dataset without a published checksum (its hash is recorded on first download)")
+    data = sub.add_parser("data", help="real public datasets: list | info NAME | fetch NAME | prepare-fastmri SRC",
+                          add_help=False)
+    data.add_argument("rest", nargs=argparse.REMAINDER)
     data.set_defaults(func=_data)
     return parser
 

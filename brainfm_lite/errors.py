@@ -14,3 +14,11 @@ class InputError(BrainFMError, ValueError):
 
 class ChecksumError(BrainFMError):
     """A downloaded or cached file whose sha256 does not match the registry."""
+
+
+class DownloadError(BrainFMError, OSError):
+    """A download that could not finish: network failure, HTTP error, or a connection closed early.
+
+    A subclass of ``OSError`` so that code catching network errors keeps working. Any ``.part`` file is kept, so
+    calling again resumes where the transfer stopped.
+    """
