@@ -152,7 +152,11 @@ class ChapterRun:
             return None
         return json.loads(path.read_text())
 
-    def compare(self, *keys: str) -> str:
+    def compare(self, *keys: str) -> None:
+        """Display the live metrics beside the reference run's (all metrics when no keys are given)."""
+        _show_markdown(self.compare_markdown(*keys))
+
+    def compare_markdown(self, *keys: str) -> str:
         """Markdown table of live metrics beside the reference run's (or a note that none is recorded)."""
         reference = self.reference()
         live = self.data["metrics"]
@@ -166,7 +170,6 @@ class ChapterRun:
             header = (f"| metric | this run ({self.profile.name}) | reference ({reference.get('profile')}, "
                       f"{ref_env.get('device_name', '?')}, {ref_env.get('date_utc', '?')}) |\n|---|---|---|\n")
             text = header + "\n".join(f"| {k} | {_fmt(live.get(k))} | {_fmt(ref.get(k))} |" for k in keys)
-        _show_markdown(text)
         return text
 
 

@@ -29,7 +29,7 @@ def test_chapter_run_writes_metrics_with_provenance(tmp_path):
 def test_compare_without_reference_says_so(tmp_path):
     run = ChapterRun("99_no_reference", load_profile("smoke"), tmp_path)
     run.record(dice=0.5)
-    assert "No reference run" in run.compare("dice")
+    assert "No reference run" in run.compare_markdown("dice")
 
 
 def test_compare_shows_live_beside_reference(tmp_path, monkeypatch):
@@ -37,7 +37,7 @@ def test_compare_shows_live_beside_reference(tmp_path, monkeypatch):
     run.record(dice=0.5)
     monkeypatch.setattr(run, "reference", lambda: {"profile": "full", "metrics": {"dice": 0.8},
                                                    "provenance": {"device_name": "H100", "date_utc": "x"}})
-    table = run.compare("dice")
+    table = run.compare_markdown("dice")
     assert "| dice | 0.5 | 0.8 |" in table
 
 

@@ -44,6 +44,12 @@ class Volume:
         new_affine = self.affine if affine is None else affine
         return replace(self, data=data, affine=np.array(new_affine, dtype=np.float64), meta={**self.meta, **meta})
 
+    def to_nifti(self):
+        """This volume as an in-memory ``nibabel.Nifti1Image`` (for nilearn plotting and other nibabel tools)."""
+        import nibabel as nib
+
+        return nib.Nifti1Image(self.data, self.affine)
+
     def __repr__(self) -> str:
         where = f", path='{self.path}'" if self.path else ""
         spacing = ", ".join(f"{s:.3g}" for s in self.spacing)
