@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.interpolate import CubicSpline
 
+from brainfm_lite.data.templates import mni_brain_mask, mni_template, mni_tissue
 from brainfm_lite.errors import InputError
 
 # A box around the lateral ventricles in MNI152 2009 world coordinates (mm); measured on the 1 mm CSF map.
@@ -91,14 +92,11 @@ def load_anatomy(spacing: float = 2.0) -> Anatomy:
         InputError: ``spacing`` is not a positive whole number of millimetres.
     """
     factor = _whole_mm(spacing)
-    from nilearn import datasets  # imported here: nilearn.datasets takes about 2 s to import
-
-    template = datasets.load_mni152_template(resolution=1)
+    template = mni_template(1)
     affine_1mm = template.affine
-    t1 = template.get_fdata(dtype=np.float32)
-    gm = datasets.load_mni152_gm_template(resolution=1).get_fdata(dtype=np.float32)
-    wm = datasets.load_mni152_wm_template(resolution=1).get_fdata(dtype=np.float32)
-    brain = datasets.load_mni152_brain_mask(resolution=1).get_fdata(dtype=np.float32)
+    t1 = template.data
+    gm, wm = mni_tissue("gm", 1).data, mni_tissue("wm", 1).data
+    brain = mni_brain_mask(1).data
 
     # The GM and WM maps overlap by a hair (sums up to 1 + 3e-8 in a few voxels): scale those back to 1.
     tissue = gm + wm

@@ -32,14 +32,22 @@ def mni_brain_mask(resolution: int = 2, spacing: float | None = None) -> Volume:
     return _copy(_cached("mask", resolution, _isotropic(spacing)))
 
 
+def mni_tissue(tissue: str, resolution: int = 2) -> Volume:
+    """The MNI152 grey- ("gm") or white-matter ("wm") probability map (0..1) on nilearn's `resolution` mm grid."""
+    if tissue not in ("gm", "wm"):
+        raise InputError(f"MNI tissue must be 'gm' or 'wm'; got {tissue!r}")
+    return _copy(_cached(tissue, resolution, None))
+
+
 @functools.lru_cache(maxsize=16)
 def _cached(kind: str, resolution: int, spacing: float | None) -> Volume:
     if resolution not in RESOLUTIONS:
         raise InputError(f"MNI template resolution must be one of {RESOLUTIONS} mm; got {resolution!r}")
     from nilearn import datasets  # imported here: nilearn.datasets takes about 2 s to import
 
-    load = datasets.load_mni152_template if kind == "template" else datasets.load_mni152_brain_mask
-    image = load(resolution=resolution)
+    loaders = {"template": datasets.load_mni152_template, "mask": datasets.load_mni152_brain_mask,
+               "gm": datasets.load_mni152_gm_template, "wm": datasets.load_mni152_wm_template}
+    image = loaders[kind](resolution=resolution)
     volume = Volume(data=image.get_fdata(dtype=np.float32), affine=image.affine,
                     meta={"template": f"MNI152 2009a {kind} (nilearn)", "template_resolution": resolution})
     if spacing is None:

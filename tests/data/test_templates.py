@@ -36,3 +36,13 @@ def test_callers_get_copies_of_the_cache():
 def test_unsupported_grids_are_rejected(resolution, spacing):
     with pytest.raises(InputError):
         mni_template(resolution, spacing)
+
+
+def test_tissue_maps_share_the_template_grid_and_reject_unknown_names():
+    from brainfm_lite.data.templates import mni_tissue
+
+    gm, wm = mni_tissue("gm", 2), mni_tissue("wm", 2)
+    assert gm.shape == wm.shape == mni_template(2).shape
+    assert 0.0 <= gm.data.min() and gm.data.max() <= 1.0 and wm.data.max() > 0.9
+    with pytest.raises(InputError, match="gm"):
+        mni_tissue("csf")
