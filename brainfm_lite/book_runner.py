@@ -26,6 +26,9 @@ from brainfm_lite.config import PROFILES
 from brainfm_lite.errors import BrainFMError, InputError
 
 BOOK_FILES = ("_config.yml", "_toc.yml")
+# Longest a single cell may run before the chapter is failed (seconds; None = no limit). A hung kernel then fails
+# the run with a clear error instead of blocking CI until its time limit.
+CELL_TIMEOUT_S = {"smoke": 600, "colab": 3600, "full": None}
 
 
 @dataclass
@@ -89,9 +92,12 @@ def execute_chapter(notebook: Path, output: Path, *, profile: str, results_dir: 
         papermill.execute_notebook(
             str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
             kernel_name="python3", progress_bar=False, request_save_on_cell_execute=False,
+            execution_timeout=CELL_TIMEOUT_S.get(profile),
         )
     except papermill.PapermillExecutionError as err:
         error = f"{err.ename}: {err.evalue} (cell {err.exec_count})"
+    except (TimeoutError, RuntimeError) as err:  # nbclient's CellTimeoutError and DeadKernelError
+        error = f"{type(err).__name__}: {err}"
     wall = time.perf_counter() - start
     result = ChapterResult(notebook.stem, error is None, round(wall, 1), output, error)
     _finish_record(results_dir / f"{notebook.stem}.json", result)

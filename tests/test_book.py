@@ -136,3 +136,13 @@ def test_a_failing_chapter_is_reported_not_rendered(tmp_path):
     record = json.loads((tmp_path / "_build" / "results" / "smoke" / "01_mini.json").read_text())
     assert record["ok"] is False and "boom" in record["error"]
     assert nbformat.read(root / "book" / "01_mini.ipynb", as_version=4).cells[2].outputs == []
+
+
+def test_a_hung_cell_fails_the_chapter_instead_of_blocking(tmp_path, monkeypatch):
+    import brainfm_lite.book_runner as runner
+
+    monkeypatch.setitem(runner.CELL_TIMEOUT_S, "smoke", 2)
+    root = _mini_book(tmp_path, "import time\ntime.sleep(30)")
+    run = run_book(root, profile="smoke", build_dir=tmp_path / "_build", log=lambda *_: None)
+    assert not run.ok and "Timeout" in run.chapters[0].error
+    assert run.chapters[0].wall_time_s < 25
