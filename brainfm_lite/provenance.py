@@ -37,7 +37,8 @@ def device_name(device: torch.device) -> str:
     """Human-readable name of a device, e.g. 'NVIDIA H100 80GB HBM3' or 'cpu (2 threads)'."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'s' if threads != 1 else ''})"
 
 
 def repo_root(start: str | Path | None = None) -> Path | None:

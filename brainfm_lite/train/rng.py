@@ -1,0 +1,46 @@
+"""Seeding and saving the global random generators, so that a resumed run draws the same random numbers.
+
+Objectives draw randomness in ``forward`` (MAE masks, dropout, SimCLR views, diffusion noise levels) from the
+global generators of torch (CPU and CUDA), numpy and Python's ``random``. A checkpoint stores all of them; resuming
+restores them, and the run continues as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, numpy's global generator and torch (CPU and every CUDA device)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def get_rng_state() -> dict:
+    """This process's generator states: ``torch`` and ``cuda`` (a list, one per device) as uint8 tensors;
+    ``python`` and ``numpy`` as JSON-serialisable lists and dicts."""
+    version, internal, gauss_next = random.getstate()
+    _, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+        "numpy": {"keys": keys.tolist(), "position": int(position), "has_gauss": int(has_gauss),
+                  "cached_gaussian": float(cached_gaussian)},
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore states from :func:`get_rng_state` (CUDA states only when this machine has CUDA devices)."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["internal"]), python["gauss_next"]))
+    numpy = state["numpy"]
+    np.random.set_state(("MT19937", np.asarray(numpy["keys"], dtype=np.uint32), numpy["position"],
+                         numpy["has_gauss"], numpy["cached_gaussian"]))

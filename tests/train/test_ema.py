@@ -1,0 +1,62 @@
+"""Tests for brainfm_lite.train.ema: the exponential moving average of weights and buffers."""
+
+import pytest
+import torch
+from torch import nn
+
+from brainfm_lite.errors import InputError
+from brainfm_lite.train import EMA
+
+
+def small_model(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+
+
+def test_update_moves_the_shadow_by_one_minus_decay():
+    model = small_model(0)
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    ema = EMA(model, decay=0.9)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    ema.update(model)
+    for name, parameter in model.named_parameters():
+        expected = 0.9 * before[name] + 0.1 * parameter
+        torch.testing.assert_close(ema.state_dict()[name], expected)
+
+
+def test_integer_buffers_are_copied_not_averaged():
+    model = small_model(0)
+    ema = EMA(model, decay=0.99)
+    model(torch.randn(5, 3))  # a training-mode forward counts a BatchNorm batch
+    ema.update(model)
+    assert ema.state_dict()["1.num_batches_tracked"].item() == 1
+    running_mean = model.state_dict()["1.running_mean"]
+    torch.testing.assert_close(ema.state_dict()["1.running_mean"], 0.01 * running_mean)  # started at 0
+
+
+def test_copy_to_writes_the_average_into_a_model():
+    model, other = small_model(0), small_model(1)
+    ema = EMA(model, decay=0.5)
+    ema.update(other)
+    ema.copy_to(other)
+    for name, tensor in other.state_dict().items():
+        assert torch.equal(tensor, ema.state_dict()[name])
+
+
+def test_state_dict_round_trip_and_mismatch():
+    model = small_model(0)
+    ema, restored = EMA(model, decay=0.9), EMA(small_model(1), decay=0.9)
+    restored.load_state_dict(ema.state_dict())
+    assert all(torch.equal(restored.state_dict()[name], tensor) for name, tensor in ema.state_dict().items())
+    with pytest.raises(InputError, match="missing"):
+        EMA(nn.Linear(3, 4), decay=0.9).load_state_dict(ema.state_dict())
+
+
+def test_shadow_is_a_copy_not_a_view_of_the_weights():
+    model = small_model(0)
+    ema = EMA(model, decay=0.9)
+    with torch.no_grad():
+        model[0].weight.zero_()
+    assert ema.state_dict()["0.weight"].abs().sum() > 0
