@@ -67,6 +67,10 @@ class Sequence:
     def simulate(self, pd, r1, *, r2s=None, r2=None, mt=None):
         """Image this sequence gives for the maps (numpy or torch, same kind back).
 
+        One signal per voxel: the maps' values are taken to hold for all the water of the voxel. For a voxel
+        that holds several tissues, sum their :meth:`readouts` instead and form the image with
+        :meth:`image_from_readouts` (``brainfm_lite.data.qmri.simulate_contrast`` does).
+
         Parameters
         ----------
         pd, r1 : array_like or torch.Tensor
@@ -78,6 +82,21 @@ class Sequence:
 
         A dict of maps with keys ``pd, r1, r2s, r2, mt`` can be passed as ``sequence.simulate(**maps)``.
         """
+        return self.image_from_readouts(self.readouts(pd, r1, r2s=r2s, r2=r2, mt=mt))
+
+    def readouts(self, pd, r1, *, r2s=None, r2=None, mt=None) -> tuple:
+        """The signed signals the scanner receives, before it forms the image (parameters as :meth:`simulate`).
+
+        Signals are linear in the magnetisation, so readouts add: the readouts of a voxel are the sum over its
+        tissues of fraction times that tissue's readouts. Magnitude and ratio are taken after the sum, by
+        :meth:`image_from_readouts`. That is why the readouts keep their sign: after an inversion, a tissue not yet
+        past its null is negative and cancels part of a positive neighbour in the same voxel.
+
+        Returns
+        -------
+        tuple
+            ``(gre1, gre2)`` for "mp2rage" (its two gradient-echo readouts), ``(signal,)`` for every other kind.
+        """
         given = {"r2s": r2s, "r2": r2}
         missing = [name for name in _REQUIRED_MAPS[self.kind] if given[name] is None]
         if missing:
@@ -85,14 +104,24 @@ class Sequence:
         params = dict(self.params)
         scaled_pd = pd * params.pop("receive_scale", 1.0)
         if self.kind in ("gre", "spgr"):
-            return signal.spgr(scaled_pd, r1, r2s, mt=0.0 if mt is None else mt, **params)
+            return (signal.spgr(scaled_pd, r1, r2s, mt=0.0 if mt is None else mt, **params),)
         if self.kind == "fse":
-            return signal.fse(scaled_pd, r1, r2, **params)
+            return (signal.fse(scaled_pd, r1, r2, **params),)
         if self.kind == "flair":
-            return signal.flair(scaled_pd, r1, r2, **params)
+            return (signal.flair(scaled_pd, r1, r2, magnitude=False, **params),)
         if self.kind == "mprage":
-            return signal.mprage(scaled_pd, r1, r2s, **params)
-        return signal.mp2rage(scaled_pd, r1, r2s, **params)
+            return (signal.mprage(scaled_pd, r1, r2s, magnitude=False, **params),)
+        return signal.mp2rage_readouts(scaled_pd, r1, r2s, **params)
+
+    def image_from_readouts(self, readouts: tuple):
+        """The image a scanner shows from (summed) :meth:`readouts`: the MP2RAGE uniform image for "mp2rage", the
+        magnitude for the other inversion-recovery kinds ("flair", "mprage"), and the signal itself for the gradient
+        and spin echoes (never negative).
+        """
+        if self.kind == "mp2rage":
+            return signal.mp2rage_uniform(*readouts)
+        (signed,) = readouts
+        return abs(signed) if self.kind in ("flair", "mprage") else signed
 
 
 def sample_sequence(rng=None, kinds=None) -> Sequence:

@@ -269,6 +269,21 @@ def mp2rage(pd, r1, r2s, *, tr, te, ti1, ti2, flip1_deg, flip2_deg, echo_spacing
     gre1, gre2 = mp2rage_readouts(
         pd, r1, r2s, tr=tr, te=te, ti1=ti1, ti2=ti2, flip1_deg=flip1_deg, flip2_deg=flip2_deg,
         echo_spacing=echo_spacing, n_excitations=n_excitations, inversion_efficiency=inversion_efficiency)
+    return mp2rage_uniform(gre1, gre2)
+
+
+def mp2rage_uniform(gre1, gre2):
+    """The MP2RAGE uniform image of two signed readouts: ``GRE1 * GRE2 / (GRE1**2 + GRE2**2)``, in [-0.5, 0.5].
+
+    A scanner forms it from the readouts of the whole voxel: when a voxel holds several tissues, sum their readouts
+    (each times its volume fraction) first, then combine; the ratio of a sum is not the sum of the ratios.
+    Voxels where both readouts are 0 give 0.
+
+    Parameters
+    ----------
+    gre1, gre2 : array_like or torch.Tensor
+        The signed readouts of :func:`mp2rage_readouts` (or sums of them), broadcastable to each other.
+    """
     xp, (gre1, gre2) = to_common(gre1, gre2)
     power = gre1**2 + gre2**2
     # Divide only where the power is positive, so that neither the value nor its gradient is NaN elsewhere.

@@ -10,16 +10,11 @@ import torch
 from brainfm_lite.errors import InputError
 from brainfm_lite.physics import signal
 from brainfm_lite.physics.sequences import KINDS, PRESETS, Sequence, sample_sequence
+from brainfm_lite.physics.tissues import MAP_NAMES, TISSUES_3T
 
-# Tissue midpoints of REFERENCE.md (3 T), order WM, GM, CSF; MT converted from percent to a fraction.
+# Tissue midpoints (3 T) in the order WM, GM, CSF.
 WM, GM, CSF = 0, 1, 2
-TISSUE_MAPS = {
-    "pd": np.array([0.685, 0.815, 1.0]),
-    "r1": 1 / np.array([0.85, 1.5, 4.0]),
-    "r2": 1 / np.array([0.075, 0.090, 1.5]),
-    "r2s": 1 / np.array([0.045, 0.0525, 0.3]),
-    "mt": np.array([1.75, 0.9, 0.0]) / 100,
-}
+TISSUE_MAPS = {name: np.array([TISSUES_3T[t].midpoint(name) for t in ("wm", "gm", "csf")]) for name in MAP_NAMES}
 
 # Inclusive bounds per kind and parameter, from the sampler's documented table.
 RANGES = {
@@ -134,6 +129,26 @@ def test_flair_preset_darkens_csf_and_keeps_gm_above_wm():
     assert image[CSF] < 0.3 * image[WM]
     assert image[GM] > image[WM]
     # TI is close to the CSF null: ln(2) * T1 corrected for the finite TR.
-    t1_csf, tr = 4.0, PRESETS["flair"].params["tr"]
+    t1_csf, tr = 1 / TISSUE_MAPS["r1"][CSF], PRESETS["flair"].params["tr"]
     null = -t1_csf * math.log((1 + math.exp(-tr / t1_csf)) / 2)
     assert abs(PRESETS["flair"].params["ti"] - null) < 0.2
+
+
+def test_readouts_keep_their_sign_and_simulate_forms_the_image_from_them(many_draws):
+    for sequence in many_draws[:120]:
+        readouts = sequence.readouts(**TISSUE_MAPS)
+        assert len(readouts) == (2 if sequence.kind == "mp2rage" else 1)
+        np.testing.assert_allclose(sequence.simulate(**TISSUE_MAPS), sequence.image_from_readouts(readouts))
+    # Shortly after the inversion CSF has not recovered past zero: its readout is negative, its image positive.
+    flair = Sequence("flair", {"tr": 9.0, "te": 0.1, "ti": 0.3})
+    (signed,) = flair.readouts(**TISSUE_MAPS)
+    assert signed[CSF] < 0 < flair.simulate(**TISSUE_MAPS)[CSF]
+
+
+def test_mp2rage_image_of_summed_readouts_is_not_the_sum_of_images():
+    sequence = sample_sequence(3, kinds=["mp2rage"])
+    wm_and_csf = [(readout[WM] + readout[CSF]) / 2 for readout in sequence.readouts(**TISSUE_MAPS)]
+    mixed = sequence.image_from_readouts(tuple(wm_and_csf))
+    np.testing.assert_allclose(mixed, signal.mp2rage_uniform(*wm_and_csf))
+    images = sequence.simulate(**TISSUE_MAPS)
+    assert abs(mixed - (images[WM] + images[CSF]) / 2) > 0.01
