@@ -34,8 +34,19 @@ class Profile:
         spacing_mm: isotropic voxel size of the embedded cohort grid, mm.
         n_subjects: subjects in the embedded structural cohort.
         n_sites: acquisition sites in the embedded cohort.
+        n_asl_subjects: CBF maps in the embedded multi-site ASL cohort (chapter 3).
+        n_asl_sites: ASL studies (sites) in that cohort.
         register: registration to MNI used by preprocessing demos: "rigid", "affine" or "none".
         num_workers: DataLoader workers.
+        image_size: edge, in voxels, of the cube CBF maps are cropped or padded to for the networks (a multiple
+            of the ViT patch, 16).
+        mae_preset: size of the masked autoencoder ("tiny", "small", "base"; see ``MAE_PRESETS``).
+        mae_steps: optimizer steps of MAE pretraining.
+        mae_batch_size: samples per step of MAE pretraining and of fine-tuning.
+        mae_lr: peak learning rate of MAE pretraining.
+        finetune_steps: optimizer steps of each downstream fine-tuning run.
+        finetune_lr: peak learning rate of fine-tuning.
+        eval_seeds: seeds (label subsets, head initialisation) each downstream result is averaged over.
     """
 
     name: str
@@ -44,8 +55,18 @@ class Profile:
     spacing_mm: float
     n_subjects: int
     n_sites: int
+    n_asl_subjects: int
+    n_asl_sites: int
     register: str
     num_workers: int
+    image_size: int
+    mae_preset: str
+    mae_steps: int
+    mae_batch_size: int
+    mae_lr: float
+    finetune_steps: int
+    finetune_lr: float
+    eval_seeds: int
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
