@@ -4,6 +4,8 @@
     brainfm cohort --n 12 --spacing 4 --seed 0 --out DIR        # write the embedded cohort as BIDS-like NIfTI
     brainfm preprocess IN.nii.gz OUT.nii.gz [--spacing 2] [--register rigid|affine|none]
     brainfm data list | info NAME | fetch NAME [--allow-unpinned] [--data-dir D] | prepare-fastmri SRC
+    brainfm pretrain mae --profile smoke [--out DIR] [--resume] [--set n_asl_subjects=50 ...]
+    brainfm evaluate asl --encoder DIR --profile smoke [--out FILE] [--modes probe finetune] [--tasks ...]
 """
 
 from __future__ import annotations
@@ -58,6 +60,47 @@ def _data(args) -> int:
     return data_main(args.rest)
 
 
+def _profile(args):
+    """The profile named by --profile with the --set KEY=VALUE overrides (values read as YAML: 8, 1e-3, tiny)."""
+    import yaml
+
+    from brainfm_lite.config import load_profile
+    from brainfm_lite.errors import InputError
+
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"--set takes KEY=VALUE; got {item!r}")
+        overrides[key] = yaml.safe_load(value)
+    return load_profile(args.profile, **overrides)
+
+
+def _pretrain(args) -> int:
+    from brainfm_lite.train.pretrain import pretrain_mae
+
+    out = Path(args.out or f"runs/pretrain_mae_{args.profile}")
+    print(f"wrote {pretrain_mae(_profile(args), out, resume=args.resume)}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from brainfm_lite.eval.asl_evaluation import evaluate_asl
+
+    out = Path(args.out or Path(args.encoder).parent / "asl_results.json")
+    cache = Path(args.encoder).parent / "cbf_cache"  # pretrain_mae's cache, when the encoder came from it
+    evaluate_asl(_profile(args), args.encoder, out, modes=args.modes, tasks=args.tasks, fractions=args.fractions,
+                 cache_dir=cache if cache.is_dir() else None)
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_profile_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="smoke", help="smoke, colab, full or a YAML path")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a profile value, e.g. --set mae_steps=100 (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="brainfm", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +135,25 @@ def build_parser() -> argparse.ArgumentParser:
                           add_help=False)
     data.add_argument("rest", nargs=argparse.REMAINDER)
     data.set_defaults(func=_data)
+
+    pretrain = sub.add_parser("pretrain", help="pretrain an encoder: mae (masked autoencoder on ASL CBF maps)")
+    pretrain.add_argument("objective", choices=("mae",))
+    _add_profile_options(pretrain)
+    pretrain.add_argument("--out", help="run folder (default: runs/pretrain_mae_<profile>)")
+    pretrain.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    pretrain.set_defaults(func=_pretrain)
+
+    evaluate = sub.add_parser("evaluate", help="downstream evaluation: asl (diagnoses and CBF quality, cross-site)")
+    evaluate.add_argument("benchmark", choices=("asl",))
+    evaluate.add_argument("--encoder", required=True, help="folder of a saved encoder (save_pretrained)")
+    _add_profile_options(evaluate)
+    evaluate.add_argument("--out", help="results JSON (default: asl_results.json beside the encoder folder)")
+    evaluate.add_argument("--modes", nargs="+", default=["probe", "finetune"], choices=("probe", "finetune"))
+    evaluate.add_argument("--tasks", nargs="+", default=["alzheimers", "vascular", "ftd", "qei"],
+                          choices=("alzheimers", "vascular", "ftd", "qei"))
+    evaluate.add_argument("--fractions", nargs="+", type=float, default=[1.0, 0.2, 0.05],
+                          help="shares of the training labels")
+    evaluate.set_defaults(func=_evaluate)
     return parser
 
 

@@ -1,0 +1,31 @@
+"""The ASL results table: the regional baseline joins the encoders' rows in one schema."""
+
+import math
+
+from brainfm_lite.eval.asl_evaluation import regional_baseline_rows
+from brainfm_lite.eval.probe import summarise
+
+BASELINE = [
+    {"task": "ftd", "kind": "classification", "test": "in_site", "n_train": 40, "n_test": 12, "folds": 3,
+     "auc": 0.7, "balanced_accuracy": 0.6, "auc_sd": 0.1, "balanced_accuracy_sd": 0.05},
+    {"task": "qei", "kind": "regression", "test": "unseen_site", "n_train": 40, "n_test": 30, "folds": 3,
+     "mae": 0.05, "mae_predicting_mean": 0.08, "pearson_r": 0.8, "mae_sd": 0.01, "pearson_r_sd": 0.02},
+]
+
+
+def test_baseline_rows_use_the_table_schema():
+    rows = regional_baseline_rows(BASELINE)
+    assert rows[0]["encoder"] == "regional_cbf" and rows[0]["fraction"] == 1.0 and rows[0]["spread"] == "folds"
+    assert rows[0]["auc_mean"] == 0.7 and rows[0]["auc_std"] == 0.1
+    assert rows[1]["pearson_r_mean"] == 0.8 and rows[1]["mae_std"] == 0.01
+    encoder_row = summarise([{"encoder": "mae", "mode": "probe", "task": "qei", "kind": "regression", "fraction": 1.0,
+                              "seed": 0, "fold": 0, "test": "unseen_site", "n_train": 40, "n_test": 30,
+                              "mae": 0.04, "pearson_r": 0.9}])[0]
+    assert set(rows[1]) - {"spread"} == set(encoder_row)  # one table, one set of columns per task kind
+
+
+def test_baseline_rows_keep_only_the_asked_tasks_and_mark_missing_metrics():
+    rows = regional_baseline_rows(BASELINE + [{"task": "ftd", "kind": "classification", "test": "unseen_site",
+                                               "n_train": 0, "n_test": 0, "folds": 0}], tasks=("ftd",))
+    assert [row["test"] for row in rows] == ["in_site", "unseen_site"]
+    assert math.isnan(rows[1]["auc_mean"])

@@ -1,0 +1,48 @@
+"""Downstream metrics agree with scikit-learn / numpy and return NaN where undefined."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, roc_auc_score
+
+from brainfm_lite.errors import InputError
+from brainfm_lite.eval.metrics import auc, balanced_accuracy, mae, pearson_r
+
+
+@pytest.fixture
+def draws():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    score = y + rng.normal(0, 1.5, 200)
+    score[:20] = np.round(score[:20])  # some ties
+    return y, score
+
+
+def test_auc_matches_sklearn_with_ties(draws):
+    y, score = draws
+    assert auc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert auc(y, -score) == pytest.approx(1 - auc(y, score))
+    assert auc([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]) == 1.0
+
+
+def test_balanced_accuracy_matches_sklearn(draws):
+    y, score = draws
+    predicted = (score > 0.5).astype(int)
+    assert balanced_accuracy(y, predicted) == pytest.approx(balanced_accuracy_score(y, predicted))
+    assert balanced_accuracy([0, 0, 0, 1], [0, 0, 0, 0]) == 0.5  # always "healthy" is chance, not 75 %
+
+
+def test_regression_metrics_match_sklearn_and_numpy():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=50)
+    prediction = truth + rng.normal(0, 0.3, 50)
+    assert mae(truth, prediction) == pytest.approx(mean_absolute_error(truth, prediction))
+    assert pearson_r(truth, prediction) == pytest.approx(np.corrcoef(truth, prediction)[0, 1])
+    assert pearson_r(torch.tensor(truth), torch.tensor(2 * truth + 1)) == pytest.approx(1.0)
+
+
+def test_undefined_scores_are_nan_and_bad_shapes_raise():
+    assert np.isnan(auc([1, 1, 1], [0.2, 0.5, 0.9]))
+    assert np.isnan(pearson_r([1.0, 2.0, 3.0], [5.0, 5.0, 5.0]))
+    with pytest.raises(InputError, match="equal length"):
+        mae([1.0, 2.0], [1.0])

@@ -1,0 +1,47 @@
+"""`brainfm pretrain mae` and `brainfm evaluate asl` end to end at a tiny scale."""
+
+import json
+import math
+
+import pytest
+
+from brainfm_lite.cli import main
+from brainfm_lite.models.hub import from_pretrained
+
+TINY = ["--set", "n_asl_subjects=9", "--set", "n_asl_sites=3", "--set", "image_size=32", "--set", "mae_steps=2",
+        "--set", "mae_batch_size=2", "--set", "finetune_steps=2", "--set", "device=cpu"]
+
+
+def test_pretrain_then_evaluate_writes_an_encoder_and_a_results_table(tmp_path, capsys):
+    run = tmp_path / "mae"
+    assert main(["pretrain", "mae", "--profile", "smoke", "--out", str(run), *TINY]) == 0
+    encoder = from_pretrained(run / "encoder")
+    assert encoder.config.img_size == (32, 32, 32)
+    assert len(list((run / "cbf_cache").glob("*.npz"))) == 4  # the maps of 2 steps of 2, preprocessed once
+
+    results = tmp_path / "results.json"
+    assert main(["evaluate", "asl", "--encoder", str(run / "encoder"), "--profile", "smoke", "--out", str(results),
+                 "--tasks", "qei", "--fractions", "1.0", "--modes", "probe", *TINY]) == 0
+    assert len(list((run / "cbf_cache").glob("*.npz"))) == 9  # evaluation shares the cache
+    table = json.loads(results.read_text())["table"]
+    encoders = {(row["encoder"], row["mode"]) for row in table}
+    # fine-tuning runs through the same code (tests/eval/test_probe.py); a probe keeps this test fast
+    assert encoders == {("pretrained", "probe"), ("random_init", "probe"), ("regional_cbf", "linear")}
+    assert {row["test"] for row in table} == {"in_site", "unseen_site"}
+    assert all(math.isfinite(row["mae_mean"]) for row in table)
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_resume_continues_to_more_steps(tmp_path):
+    run = tmp_path / "mae"
+    assert main(["pretrain", "mae", "--out", str(run), *TINY]) == 0
+    assert main(["pretrain", "mae", "--out", str(run), "--resume", *TINY, "--set", "mae_steps=3"]) == 0
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == 3 and from_pretrained(run / "encoder").config.img_size == (32, 32, 32)
+
+
+@pytest.mark.parametrize("bad, message", [(["--set", "mae_stepz=2"], "mae_stepz"),
+                                          (["--set", "mae_steps"], "KEY=VALUE")])
+def test_bad_profile_overrides_are_reported(tmp_path, capsys, bad, message):
+    assert main(["pretrain", "mae", "--out", str(tmp_path / "run"), *bad]) == 2
+    assert message in capsys.readouterr().err
