@@ -17,12 +17,15 @@ def test_pretrain_then_evaluate_writes_an_encoder_and_a_results_table(tmp_path, 
     assert main(["pretrain", "mae", "--profile", "smoke", "--out", str(run), *TINY]) == 0
     encoder = from_pretrained(run / "encoder")
     assert encoder.config.img_size == (32, 32, 32)
-    assert len(list((run / "cbf_cache").glob("*.npz"))) == 4  # the maps of 2 steps of 2, preprocessed once
+    cached = sorted((run / "cbf_cache").glob("*.npz"))
+    assert len(cached) == 9  # every map prepared once, before training
+    stamps = [path.stat().st_mtime_ns for path in cached]
 
     results = tmp_path / "results.json"
     assert main(["evaluate", "asl", "--encoder", str(run / "encoder"), "--profile", "smoke", "--out", str(results),
                  "--tasks", "qei", "--fractions", "1.0", "--modes", "probe", *TINY]) == 0
-    assert len(list((run / "cbf_cache").glob("*.npz"))) == 9  # evaluation shares the cache
+    cached_after = sorted((run / "cbf_cache").glob("*.npz"))
+    assert cached_after == cached and [p.stat().st_mtime_ns for p in cached_after] == stamps  # evaluation reads them
     table = json.loads(results.read_text())["table"]
     encoders = {(row["encoder"], row["mode"]) for row in table}
     # fine-tuning runs through the same code (tests/eval/test_probe.py); a probe keeps this test fast

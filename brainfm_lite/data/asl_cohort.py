@@ -18,8 +18,6 @@ cohort is the start of a large one. Subjects are simulated on demand (a full-sca
 from __future__ import annotations
 
 import functools
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,6 +31,7 @@ from brainfm_lite.data.regions import region_masks, regional_means
 from brainfm_lite.data.synth import make_sites, make_subject
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
+from brainfm_lite.parallel import run_in_processes
 from brainfm_lite.physics.asl import qei
 
 _T1W_SITE = make_sites(1)[0]  # make_subject needs a T1w site; the anatomy does not depend on it
@@ -119,11 +118,7 @@ class AslCohort:
         atlas-based analysis of MNI-registered maps measures. ``n_jobs`` > 1 simulates in worker processes
         (-1: one per CPU core); the result is the same.
         """
-        n_jobs = os.cpu_count() if n_jobs == -1 else n_jobs
-        if n_jobs <= 1 or self.n < 2 * n_jobs:
-            return [subject_record(self[k]) for k in range(self.n)]
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            return list(pool.map(_record_of, [self] * self.n, range(self.n), chunksize=max(1, self.n // (8 * n_jobs))))
+        return run_in_processes(functools.partial(_record_of, self), range(self.n), n_jobs=n_jobs)
 
 
 def make_asl_cohort(n: int, n_sites: int, *, seed: int = 0, spacing: float = 4.0,

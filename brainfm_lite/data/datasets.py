@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from brainfm_lite.atomic import atomic_path
+from brainfm_lite.parallel import run_in_processes
 from brainfm_lite.data.asl_cohort import make_asl_cohort
 from brainfm_lite.data.crop import crop_or_pad
 from brainfm_lite.data.intensity import zscore
@@ -87,6 +88,17 @@ class CbfDataset(Dataset):
             "site": torch.tensor(int(arrays["site"])),
             "index": torch.tensor(index),
         }
+
+    def prepare(self, n_jobs: int = 1) -> int:
+        """Simulate and cache every item not cached yet, in `n_jobs` worker processes (-1: one per CPU core).
+
+        Needs a ``cache_dir``. Returns how many items were simulated. Training then only reads the cache.
+        """
+        if self.cache_dir is None:
+            raise InputError("CbfDataset.prepare needs a cache_dir: without one there is nothing to fill")
+        missing = [int(k) for k in self.indices if not self.cache_file(int(k)).is_file()]
+        run_in_processes(self._load, missing, n_jobs=n_jobs)
+        return len(missing)
 
     def targets(self) -> dict[str, np.ndarray]:
         """Every item's targets as arrays [N] (reads the cache, or simulates every subject without one)."""

@@ -105,3 +105,16 @@ def test_bad_arguments_are_refused(cohort):
         CbfDataset(cohort, [0, 7])
     with pytest.raises(InputError, match="size"):
         CbfDataset(cohort, size=(32, 32))
+
+
+def test_prepare_fills_the_cache_in_worker_processes_then_reads_only(cohort, tmp_path, monkeypatch):
+    data = CbfDataset(cohort, size=SIZE, cache_dir=tmp_path)
+    assert data.prepare(n_jobs=2) == 4
+    assert len(list(tmp_path.glob("*.npz"))) == 4
+    calls = count_simulations(monkeypatch)
+    assert data.prepare(n_jobs=2) == 0
+    serial = CbfDataset(cohort, size=SIZE)
+    assert all(torch.equal(data[k]["image"], serial[k]["image"]) for k in range(len(data)))
+    assert len(calls) == 4  # only the uncached dataset simulated
+    with pytest.raises(InputError, match="cache_dir"):
+        serial.prepare()
