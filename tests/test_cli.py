@@ -48,3 +48,15 @@ def test_resume_continues_to_more_steps(tmp_path):
 def test_bad_profile_overrides_are_reported(tmp_path, capsys, bad, message):
     assert main(["pretrain", "mae", "--out", str(tmp_path / "run"), *bad]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_mae_model_initialisation_is_fixed_by_the_profile_seed():
+    import torch
+
+    from brainfm_lite.config import load_profile
+    from brainfm_lite.train.pretrain import mae_model
+
+    first, second = mae_model(load_profile("smoke")), mae_model(load_profile("smoke"))
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    other = mae_model(load_profile("smoke", seed=1))
+    assert not all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), other.state_dict().values()))

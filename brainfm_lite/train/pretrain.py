@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from brainfm_lite.data.datasets import asl_cbf_dataset
 from brainfm_lite.models.hub import save_pretrained
 from brainfm_lite.models.mae import MAE, MAEConfig
@@ -30,7 +32,8 @@ def mae_train_config(profile, **overrides) -> TrainConfig:
 
 
 def mae_model(profile) -> MAE:
-    """A freshly initialised MAE of the profile's preset and image size."""
+    """A freshly initialised MAE of the profile's preset and image size; the same weights for the same profile seed."""
+    torch.manual_seed(profile.seed)
     return MAE(MAEConfig.preset(profile.mae_preset, img_size=(profile.image_size,) * 3))
 
 
