@@ -18,9 +18,9 @@ import numpy as np
 from scipy import ndimage
 
 from brainfm_lite.data.anatomy import Anatomy
+from brainfm_lite.data.random_fields import FWHM_TO_SIGMA
 from brainfm_lite.errors import InputError
 
-FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 BIAS_CONTROL_POINTS = 4  # per axis over the head: a field smoother than any anatomy
 SITE_STREAM = 101  # random stream of site j: (seed, SITE_STREAM, j); the ASL cohort uses other numbers
 

@@ -36,7 +36,8 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from brainfm_lite.data.anatomy import Anatomy, load_anatomy
-from brainfm_lite.data.sites import FWHM_TO_SIGMA, Site, acquire, make_sites
+from brainfm_lite.data.random_fields import FWHM_TO_SIGMA
+from brainfm_lite.data.sites import Site, acquire, make_sites
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
 
