@@ -80,7 +80,7 @@ def _pretrain(args) -> int:
     from brainfm_lite.train.pretrain import pretrain_mae
 
     out = Path(args.out or f"runs/pretrain_mae_{args.profile}")
-    print(f"wrote {pretrain_mae(_profile(args), out, resume=args.resume)}")
+    print(f"wrote {pretrain_mae(_profile(args), out, resume=args.resume, n_jobs=args.jobs)}")
     return 0
 
 
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile_options(pretrain)
     pretrain.add_argument("--out", help="run folder (default: runs/pretrain_mae_<profile>)")
     pretrain.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    pretrain.add_argument("--jobs", type=int, default=1,
+                          help="processes simulating the maps into the cache before training (-1: one per core)")
     pretrain.set_defaults(func=_pretrain)
 
     evaluate = sub.add_parser("evaluate", help="downstream evaluation: asl (diagnoses and CBF quality, cross-site)")

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from brainfm_lite.atomic import atomic_path
 from brainfm_lite.parallel import run_in_processes
-from brainfm_lite.data.asl_cohort import make_asl_cohort
+from brainfm_lite.data.asl_cohort import make_asl_cohort, subject_record
 from brainfm_lite.data.crop import crop_or_pad
 from brainfm_lite.data.intensity import zscore
 from brainfm_lite.data.volume import Volume
@@ -32,6 +32,7 @@ NORMALISATIONS = ("zscore", "scale")
 # Dividing by this keeps CBF's absolute value (global hypoperfusion is a diagnosis) at a network-friendly scale.
 CBF_SCALE = 100.0  # mL/100 g/min
 TARGETS = ("alzheimers", "vascular", "ftd", "qei")  # three diagnoses (0/1) and the QEI quality score
+CACHE_VERSION = 2  # bump when what a cached item holds changes, so old files are not read as new ones
 
 
 class CbfDataset(Dataset):
@@ -105,6 +106,11 @@ class CbfDataset(Dataset):
         rows = np.array([self._load(int(k))["targets"] for k in self.indices]).reshape(-1, len(TARGETS))
         return {task: rows[:, k] for k, task in enumerate(TARGETS)}
 
+    def records(self) -> list[dict]:
+        """Every item's subject record (site, labels, quality, regional CBF: ``AslCohort.records``'s summary),
+        read from the cache; the regional-CBF baseline needs these and nothing else."""
+        return [json.loads(str(self._load(int(k))["record"])) for k in self.indices]
+
     def sites(self) -> np.ndarray:
         """Site of every item [N], from the cohort's random streams (no simulation)."""
         return np.array([self.cohort.site_of(int(k)) for k in self.indices], dtype=int)
@@ -112,7 +118,7 @@ class CbfDataset(Dataset):
     def cache_file(self, index: int) -> Path:
         """Where subject `index` is cached (only meaningful with a ``cache_dir``)."""
         c = self.cohort
-        key = json.dumps([c.seed, len(c.sites), c.spacing, c.prevalence_scale, index, self.size, self.normalise])
+        key = json.dumps([CACHE_VERSION, c.seed, len(c.sites), c.spacing, c.prevalence_scale, index, self.size, self.normalise])
         return self.cache_dir / f"cbf-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
 
     def _load(self, index: int) -> dict:
@@ -133,7 +139,8 @@ class CbfDataset(Dataset):
         brain = (subject.tissue["gm"] + subject.tissue["wm"] + subject.tissue["csf"]) > 0.5
         image = preprocess_cbf(subject.cbf, brain, self.size, self.normalise)
         targets = [subject.labels[t] for t in TARGETS[:3]] + [subject.quality["qei"]]
-        return {"image": image, "targets": np.array(targets, dtype=np.float32), "site": np.array(subject.site)}
+        return {"image": image, "targets": np.array(targets, dtype=np.float32), "site": np.array(subject.site),
+                "record": np.array(json.dumps(subject_record(subject)))}
 
 
 def preprocess_cbf(cbf: Volume, brain: np.ndarray, size, normalise: str) -> np.ndarray:

@@ -71,8 +71,10 @@ def evaluate_asl(profile, encoder_path: str | Path, out_path: str | Path | None 
                                  seeds=tuple(range(profile.eval_seeds)), modes=modes, train_config=train_config,
                                  batch_size=profile.mae_batch_size, device=process_device(profile.device),
                                  num_workers=profile.num_workers)
-    # the baseline simulates every subject again for its regional means: in parallel where the profile allows
-    baseline = asl_baseline_table(dataset.cohort, seed=profile.seed, n_folds=n_folds,
+    # the baseline needs each subject's regional means: cached beside the maps, else simulated again (in parallel
+    # where the profile allows)
+    records = dataset.records() if cache_dir is not None else None
+    baseline = asl_baseline_table(dataset.cohort, seed=profile.seed, n_folds=n_folds, records=records,
                                   n_jobs=max(1, profile.num_workers))
     results = {
         "table": summarise(rows) + regional_baseline_rows(baseline, tasks),

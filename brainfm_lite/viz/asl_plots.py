@@ -1,4 +1,5 @@
-"""Figures for ASL: kinetic curves, CBF slices on a fixed scale, cohort values by site and group, QEI sweeps."""
+"""Figures for ASL: kinetic curves, CBF slices on a fixed scale, cohort values by site and group, QEI sweeps,
+and downstream metrics against the fraction of labels."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from brainfm_lite.data.volume import Volume
+from brainfm_lite.eval.results_table import headline_metric
 from brainfm_lite.physics.asl import asl_signal_pasl, asl_signal_pcasl
 from brainfm_lite.viz.slices import display_slice
 
@@ -87,3 +89,51 @@ def plot_qei_sweeps(sweeps: dict, *, ax=None):
     axes[0].set_ylabel("QEI")
     axes[0].figure.tight_layout()
     return axes[0].figure
+
+
+def plot_metric_vs_fraction(table: list[dict], *, encoders=("pretrained", "random_init")):
+    """Headline metric against the fraction of training labels, one panel per task (chapter 5).
+
+    Linear probes of each encoder as lines (in-site solid, unseen-site dashed), fine-tuned runs as crosses, the
+    regional-CBF baseline as grey squares (filled in-site, open unseen-site), chance as a dotted line.
+
+    Args:
+        table: rows of ``evaluate_asl(...)["table"]`` (:mod:`brainfm_lite.eval.results_table` schema).
+        encoders: the encoder names to draw, in colour order.
+
+    Returns:
+        The matplotlib figure.
+    """
+    colours = dict(zip(encoders, ("tab:blue", "tab:orange", "tab:green", "tab:red")))
+    styles = {"in_site": "-", "unseen_site": "--"}
+    tasks = list(dict.fromkeys(row["task"] for row in table))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.6), sharex=True, squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        rows = [row for row in table if row["task"] == task]
+        metric = headline_metric(rows[0])
+        for encoder in encoders:
+            for test, style in styles.items():
+                mine = [row for row in rows if row["encoder"] == encoder and row["test"] == test]
+                probe = sorted((row["fraction"], row[f"{metric}_mean"]) for row in mine if row["mode"] == "probe")
+                if probe:
+                    ax.plot(*zip(*probe), style, marker="o", color=colours[encoder],
+                            label=f"{encoder} probe, {test.replace('_', '-')}")
+                tuned = [(row["fraction"], row[f"{metric}_mean"]) for row in mine if row["mode"] == "finetune"]
+                if tuned:
+                    ax.plot(*zip(*tuned), "x", markersize=9, color=colours[encoder],
+                            label=f"{encoder} fine-tuned, {test.replace('_', '-')}")
+        for row in rows:
+            if row["encoder"] == "regional_cbf":
+                ax.plot(row["fraction"], row[f"{metric}_mean"], "s", color="tab:gray",
+                        fillstyle="full" if row["test"] == "in_site" else "none",
+                        label=f"regional CBF, {row['test'].replace('_', '-')}")
+        ax.axhline(0.5 if metric == "auc" else 0.0, color="k", linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_xticks([0.05, 0.2, 1.0], ["5 %", "20 %", "100 %"])
+        ax.set_xlabel("fraction of training labels")
+        ax.set_ylabel("AUC" if metric == "auc" else "Pearson r")
+        ax.set_title(task)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.12))
+    fig.tight_layout()
+    return fig

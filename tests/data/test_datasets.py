@@ -118,3 +118,16 @@ def test_prepare_fills_the_cache_in_worker_processes_then_reads_only(cohort, tmp
     assert len(calls) == 4  # only the uncached dataset simulated
     with pytest.raises(InputError, match="cache_dir"):
         serial.prepare()
+
+
+def test_cached_records_are_the_cohorts_own_and_need_no_simulation(cohort, tmp_path, monkeypatch):
+    data = CbfDataset(cohort, [3, 1], size=SIZE, cache_dir=tmp_path)
+    data.prepare()
+    calls = count_simulations(monkeypatch)
+    records = data.records()
+    assert calls == []  # the regional-CBF baseline reads the cache, it does not simulate the cohort again
+    expected = [asl_cohort.subject_record(cohort[k]) for k in (3, 1)]
+    assert [r["index"] for r in records] == [3, 1]
+    for record, truth in zip(records, expected):
+        assert record["labels"] == truth["labels"] and record["site"] == truth["site"]
+        assert record["regional_cbf"] == pytest.approx(truth["regional_cbf"], rel=1e-9)
