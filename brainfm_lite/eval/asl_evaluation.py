@@ -36,7 +36,8 @@ N_FOLDS = 3
 
 
 def evaluate_asl(profile, encoder_path: str | Path, out_path: str | Path | None = None, *, modes=MODES,
-                 tasks=TASKS, fractions=FRACTIONS, cache_dir: str | Path | None = None) -> dict:
+                 tasks=TASKS, fractions=FRACTIONS, cache_dir: str | Path | None = None,
+                 max_folds: int | None = None) -> dict:
     """Evaluate a pretrained encoder against random initialisation and the regional-CBF baseline.
 
     Args:
@@ -47,6 +48,8 @@ def evaluate_asl(profile, encoder_path: str | Path, out_path: str | Path | None 
         out_path: JSON file to write the results to (atomically); None: do not write.
         modes, tasks, fractions: what to run (default: probe and fine-tune, all four tasks, 100/20/5 % labels).
         cache_dir: preprocessed-map cache (default: none, simulate on the fly).
+        max_folds: evaluate the encoders on the first this many site folds only (fine-tuning on a CPU); the
+            regional baseline keeps every fold. None: all folds.
 
     Returns:
         ``{"table": [...], "rows": [...], "splits": [...], "settings": {...}}``: the summary table (module
@@ -59,7 +62,7 @@ def evaluate_asl(profile, encoder_path: str | Path, out_path: str | Path | None 
     dataset = asl_cbf_dataset(data_profile, cache_dir=cache_dir)
     sites = dataset.sites()
     n_folds = min(N_FOLDS, np.unique(sites).size)
-    splits = site_splits(sites, n_folds=n_folds, seed=profile.seed)
+    splits = site_splits(sites, n_folds=n_folds, seed=profile.seed)[:max_folds]
     train_config = TrainConfig(max_steps=profile.finetune_steps, batch_size=profile.mae_batch_size,
                                lr=profile.finetune_lr, warmup_steps=profile.finetune_steps // 10,
                                device=profile.device, num_workers=profile.num_workers, progress=False)
@@ -82,6 +85,7 @@ def evaluate_asl(profile, encoder_path: str | Path, out_path: str | Path | None 
         "splits": [split.to_dict() for split in splits],
         "settings": {"profile": profile.to_dict(), "encoder": str(encoder_path), "modes": list(modes),
                      "tasks": list(tasks), "fractions": list(fractions), "n_folds": n_folds,
+                     "encoder_folds": len(splits),
                      "train_config": train_config.to_dict(), "wall_time_s": round(time.perf_counter() - start, 1)},
     }
     if out_path is not None:

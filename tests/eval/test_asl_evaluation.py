@@ -29,3 +29,20 @@ def test_baseline_rows_keep_only_the_asked_tasks_and_mark_missing_metrics():
                                                "n_train": 0, "n_test": 0, "folds": 0}], tasks=("ftd",))
     assert [row["test"] for row in rows] == ["in_site", "unseen_site"]
     assert math.isnan(rows[1]["auc_mean"])
+
+
+def test_max_folds_limits_the_encoders_but_not_the_baseline(tmp_path):
+    from brainfm_lite.cli import main
+    from brainfm_lite.config import load_profile
+    from brainfm_lite.eval.asl_evaluation import evaluate_asl
+
+    tiny = dict(n_asl_subjects=9, n_asl_sites=3, image_size=32, mae_steps=2, mae_batch_size=2, finetune_steps=2,
+                device="cpu")
+    sets = [arg for key, value in tiny.items() for arg in ("--set", f"{key}={value}")]
+    assert main(["pretrain", "mae", "--out", str(tmp_path / "mae"), *sets]) == 0
+    results = evaluate_asl(load_profile("smoke", **tiny), tmp_path / "mae" / "encoder", modes=("finetune",),
+                           tasks=("qei",), fractions=(1.0,), cache_dir=tmp_path / "mae" / "cbf_cache", max_folds=1)
+    assert {row["fold"] for row in results["rows"]} == {0}  # fine-tuning ran on the first fold only
+    assert results["settings"]["encoder_folds"] == 1 and results["settings"]["n_folds"] == 3
+    baseline = [row for row in results["table"] if row["encoder"] == "regional_cbf"]
+    assert {row["test"] for row in baseline} == {"in_site", "unseen_site"}
