@@ -1,0 +1,260 @@
+"""Chapter 8's experiments: does pretraining on many non-FLAIR brains help a prior fine-tuned on 20 FLAIR subjects?
+
+`run_recon_experiments` trains every model, reconstructs the same undersampled test slices with each and scores
+them (``brainfm evaluate recon --profile P`` runs it):
+
+- acquisitions: each test slice (FLAIR, unseen subjects at an unseen site) gets its own smooth coil sensitivities
+  (``recon_coils``); at every R in `ACCELERATIONS` one random Cartesian column mask with a fully sampled centre of
+  `CENTER_FRACTION` of the columns (seed 003 keeps 26 ACS lines, about 8% of a fastMRI brain k-space, at every R);
+  complex Gaussian noise of `KSPACE_NOISE_STD` on every sample (the slices also carry their site's noise);
+- methods (`METHODS`): zero-filled; a supervised U-Net trained on the target subjects; diffusion priors trained on
+  the target subjects only, on the source only (pretrained, no fine-tuning), pretrained then fine-tuned on the
+  target subjects (the seed's method), and on many target subjects (the upper reference). Every prior is sampled
+  with DDIM (``ddim_steps``) and hard k-space projection, the same seed for every method;
+- scores: PSNR, SSIM and NMSE of the magnitude per slice (fastMRI conventions, data range = the slice's maximum),
+  mean and standard deviation over slices;
+- the sweep: fine-tuning learning rate x duration (``diffusion_sweep_lrs`` x ``diffusion_sweep_steps``), PSNR and
+  SSIM at R = `SWEEP_ACCELERATION` (4, the seed's FLAIR setting).
+
+The run folder holds every model, ``recon_results.json`` (written atomically; what this function returns) and
+``figures.npz`` (example slices, masks, a sampling trajectory and the sweep grid, for `viz.recon_plots`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from brainfm_lite.atomic import atomic_path, write_json
+from brainfm_lite.data.recon_data import recon_datasets, to_channels, to_complex
+from brainfm_lite.errors import InputError
+from brainfm_lite.eval.metrics import nmse, psnr, ssim
+from brainfm_lite.eval.recon import reconstruct
+from brainfm_lite.models.hub import from_pretrained, save_pretrained
+from brainfm_lite.models.recon_unet import UNET_FEATURES, ReconUNetConfig, SupervisedRecon
+from brainfm_lite.physics.kspace import cartesian_mask, coil_sensitivities, simulate_acquisition, zero_filled
+from brainfm_lite.provenance import resolve_device
+from brainfm_lite.train.config import TrainConfig
+from brainfm_lite.train.diffusion_training import finetune_sweep, new_prior, train_prior
+from brainfm_lite.train.loop import Trainer
+
+ACCELERATIONS = (2, 4, 8)
+CENTER_FRACTION = 0.08
+SWEEP_ACCELERATION = 4
+# Complex k-space noise per real/imaginary part (images are about 1 in the brain, coil images about 0.5): without
+# it, 4+ coils at R = 2 determine the image completely and every method with data consistency would be exact.
+KSPACE_NOISE_STD = 0.01
+METHODS = {
+    "zero_filled": "zero-filled",
+    "unet_target": "supervised U-Net, target subjects",
+    "diffusion_target": "diffusion, target subjects only",
+    "diffusion_pretrained": "diffusion, pretrained on source, no fine-tuning",
+    "diffusion_finetuned": "diffusion, pretrained + fine-tuned on target (seed 003)",
+    "diffusion_many": "diffusion, many target subjects (upper reference)",
+}
+RESULTS_FILE = "recon_results.json"
+FIGURES_FILE = "figures.npz"
+N_EXAMPLES = 2  # test slices kept for figures
+N_SNAPSHOTS = 5  # x0_hat images kept along the sampling trajectory
+
+
+@dataclass
+class Acquisition:
+    """Undersampled multi-coil measurements of a stack of slices.
+
+    Attributes:
+        truth: fully sampled complex slices [S, H, W].
+        kspace: measured k-space [S, C, H, W] (zero off the mask).
+        sens: coil sensitivities [S, C, H, W].
+        mask: column mask [H, W] (bool).
+        acceleration: R.
+    """
+
+    truth: torch.Tensor
+    kspace: torch.Tensor
+    sens: torch.Tensor
+    mask: torch.Tensor
+    acceleration: float
+
+    def zero_filled(self) -> torch.Tensor:
+        """The sensitivity-combined zero-filled reconstruction, complex [S, H, W]."""
+        return zero_filled(self.kspace, self.sens)
+
+
+def simulate_test_acquisitions(truth: torch.Tensor, n_coils: int, *, accelerations=ACCELERATIONS,
+                               center_fraction: float = CENTER_FRACTION, noise_std: float = 0.0,
+                               seed: int = 0) -> dict[float, Acquisition]:
+    """One `Acquisition` of the complex slices `truth` [S, H, W] per acceleration (coils per slice, one mask per R)."""
+    if truth.ndim != 3 or not truth.is_complex():
+        raise InputError(f"truth must be complex slices [S, H, W]; got {truth.dtype} {tuple(truth.shape)}")
+    shape = tuple(truth.shape[-2:])
+    sens = torch.stack([coil_sensitivities(shape, n_coils, seed=seed + i) for i in range(len(truth))])
+    acquisitions = {}
+    for acceleration in accelerations:
+        mask = cartesian_mask(shape, acceleration, center_fraction, seed=seed + int(acceleration))
+        kspace = simulate_acquisition(truth, sens, mask, noise_std=noise_std, seed=seed)
+        acquisitions[acceleration] = Acquisition(truth, kspace, sens, mask, acceleration)
+    return acquisitions
+
+
+def score_slices(truth: torch.Tensor, recon: torch.Tensor) -> dict[str, float]:
+    """Mean and standard deviation over slices of PSNR (dB), SSIM and NMSE of magnitudes [S, H, W]."""
+    per_slice = {"psnr": [], "ssim": [], "nmse": []}
+    for gt, pred in zip(truth.abs().numpy(), recon.abs().numpy()):
+        per_slice["psnr"].append(psnr(gt, pred))
+        per_slice["ssim"].append(ssim(gt, pred))
+        per_slice["nmse"].append(nmse(gt, pred))
+    summary = {}
+    for name, values in per_slice.items():
+        summary[f"{name}_mean"] = float(np.mean(values))
+        summary[f"{name}_std"] = float(np.std(values))
+    return summary
+
+
+def train_supervised_unet(profile, dataset, out_dir: str | Path, **train_overrides) -> Path:
+    """Train the supervised U-Net baseline on `dataset` (the target slices), with the same steps, batch and rate as
+    a diffusion prior trained from scratch; returns the saved model's folder (``out_dir/unet``)."""
+    torch.manual_seed(profile.seed)
+    model = SupervisedRecon(ReconUNetConfig(features=UNET_FEATURES[profile.diffusion_preset],
+                                            accelerations=ACCELERATIONS, center_fraction=CENTER_FRACTION,
+                                            n_coils=profile.recon_coils))
+    steps = profile.diffusion_steps
+    config = TrainConfig(**{**dict(max_steps=steps, batch_size=profile.diffusion_batch_size, lr=profile.diffusion_lr,
+                                   warmup_steps=steps // 10, min_lr_ratio=0.1, weight_decay=0.0,
+                                   seed=profile.seed, device=profile.device, num_workers=profile.num_workers,
+                                   log_every=max(1, steps // 10)), **train_overrides})
+    result = Trainer(model, dataset, config, out_dir=out_dir).fit()
+    metadata = {"objective": "supervised L1", "steps": result.step, "last_loss": result.last_loss,
+                "data": repr(dataset)}
+    return save_pretrained(model, Path(out_dir) / "unet", metadata=metadata)
+
+
+def train_models(profile, groups: dict, out_dir: str | Path, **train_overrides) -> dict[str, Path]:
+    """Train the U-Net and the four priors of `METHODS`; returns {method: saved folder}."""
+    out_dir = Path(out_dir)
+    models = {"unet_target": train_supervised_unet(profile, groups["target_train"], out_dir / "unet_target",
+                                                   **train_overrides)}
+    models["diffusion_pretrained"] = train_prior(profile, groups["source"], out_dir / "diffusion_pretrained",
+                                                 **train_overrides)
+    models["diffusion_finetuned"] = train_prior(profile, groups["target_train"], out_dir / "diffusion_finetuned",
+                                                init=models["diffusion_pretrained"], **train_overrides)
+    models["diffusion_target"] = train_prior(profile, groups["target_train"], out_dir / "diffusion_target",
+                                             **train_overrides)
+    models["diffusion_many"] = train_prior(profile, groups["target_many"], out_dir / "diffusion_many",
+                                           **train_overrides)
+    return models
+
+
+def reconstruct_with(model, acquisition: Acquisition, profile, **sampling) -> torch.Tensor:
+    """Complex reconstructions [S, H, W] of `acquisition` by a loaded U-Net or prior (None: zero-filled)."""
+    if model is None:
+        return acquisition.zero_filled()
+    device = next(model.parameters()).device
+    if isinstance(model, SupervisedRecon):
+        model.eval()
+        with torch.no_grad():
+            inputs = to_channels(acquisition.zero_filled()).to(device)
+            return to_complex(model.reconstruct(inputs)).cpu()
+    result = reconstruct(model, acquisition.kspace, acquisition.sens, acquisition.mask, sampler="ddim",
+                         steps=profile.ddim_steps, seed=profile.seed, **sampling)
+    return result.image
+
+
+def run_recon_experiments(profile, out_dir: str | Path, *, n_jobs: int = 1, noise_std: float = KSPACE_NOISE_STD,
+                          cache_dir: str | Path | None = None, **train_overrides) -> dict:
+    """Train every model, reconstruct the test slices at every R, run the fine-tuning sweep; save and return.
+
+    Args:
+        profile: a `Profile` (data, prior and sampling knobs: ``recon_*``, ``diffusion_*``, ``ddim_steps``).
+        out_dir: run folder (created).
+        n_jobs: processes simulating the slices (-1: one per core).
+        noise_std: complex k-space noise per real/imaginary part (images have magnitude about 1 in the brain).
+        cache_dir: simulated slice cache (default ``out_dir/slices``).
+        train_overrides: changes to every run's `TrainConfig` (e.g. ``progress=False``).
+
+    Returns:
+        The JSON-able results (also in ``out_dir/recon_results.json``): ``table`` rows (method, R, PSNR/SSIM/NMSE
+        mean and std), ``sweep`` (PSNR and SSIM [lr][steps] at R = 4), the settings and the timings in seconds.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(profile.device)
+    groups = recon_datasets(profile, cache_dir=out_dir / "slices" if cache_dir is None else cache_dir, n_jobs=n_jobs)
+    truth = groups["test"].images()[:profile.recon_eval_slices]
+    acquisitions = simulate_test_acquisitions(truth, profile.recon_coils, noise_std=noise_std, seed=profile.seed)
+    seconds = {"data": time.perf_counter() - started}
+
+    tic = time.perf_counter()
+    folders = train_models(profile, groups, out_dir, **train_overrides)
+    seconds["training"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    table, examples = [], {}
+    for method in METHODS:
+        model = None if method == "zero_filled" else from_pretrained(folders[method]).to(device)
+        for acceleration, acquisition in acquisitions.items():
+            recon = reconstruct_with(model, acquisition, profile)
+            table.append({"method": method, "R": acceleration, **score_slices(acquisition.truth, recon)})
+            examples[f"{method}_R{acceleration}"] = recon[:N_EXAMPLES].abs().numpy()
+    seconds["reconstruction"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    sweep = run_sweep(profile, folders["diffusion_pretrained"], groups["target_train"], acquisitions, out_dir, device,
+                      **train_overrides)
+    seconds["sweep"] = time.perf_counter() - tic
+
+    finetuned = from_pretrained(folders["diffusion_finetuned"]).to(device)
+    trajectory = reconstruct(finetuned, *_measurements(acquisitions[SWEEP_ACCELERATION], N_EXAMPLES), sampler="ddim",
+                             steps=profile.ddim_steps, seed=profile.seed, n_snapshots=N_SNAPSHOTS).trajectory
+    _save_figures(out_dir / FIGURES_FILE, acquisitions, examples, trajectory, sweep)
+
+    seconds["total"] = time.perf_counter() - started
+    results = {"profile": profile.name, "accelerations": list(ACCELERATIONS), "center_fraction": CENTER_FRACTION,
+               "n_coils": profile.recon_coils, "noise_std": noise_std, "n_test_slices": len(truth),
+               "image_size": profile.recon_image_size, "sampler": f"DDIM {profile.ddim_steps} steps",
+               "consistency": "projection", "methods": METHODS, "table": table, "sweep": sweep,
+               "seconds": {name: round(value, 1) for name, value in seconds.items()},
+               "figures": FIGURES_FILE}
+    write_json(out_dir / RESULTS_FILE, results)
+    return results
+
+
+def run_sweep(profile, pretrained: Path, dataset, acquisitions: dict, out_dir: Path, device, **train_overrides) -> dict:
+    """The fine-tuning learning rate x duration grid at R = `SWEEP_ACCELERATION`: {"lrs", "steps", "psnr", "ssim"}."""
+    weights = finetune_sweep(profile, pretrained, dataset, out_dir / "sweep", **train_overrides)
+    lrs = sorted({lr for lr, _ in weights}, reverse=True)
+    durations = sorted({steps for _, steps in weights})
+    acquisition = acquisitions[SWEEP_ACCELERATION]
+    grid = {"psnr": np.zeros((len(lrs), len(durations))), "ssim": np.zeros((len(lrs), len(durations)))}
+    for i, lr in enumerate(lrs):
+        for j, steps in enumerate(durations):
+            prior = new_prior(profile, weights[(lr, steps)]).to(device)
+            scores = score_slices(acquisition.truth, reconstruct_with(prior, acquisition, profile))
+            grid["psnr"][i, j], grid["ssim"][i, j] = scores["psnr_mean"], scores["ssim_mean"]
+    return {"acceleration": SWEEP_ACCELERATION, "lrs": lrs, "steps": durations,
+            "psnr": grid["psnr"].tolist(), "ssim": grid["ssim"].tolist()}
+
+
+def _measurements(acquisition: Acquisition, n: int):
+    return acquisition.kspace[:n], acquisition.sens[:n], acquisition.mask
+
+
+def _save_figures(path: Path, acquisitions: dict, examples: dict, trajectory, sweep: dict) -> None:
+    """Example slices, masks, the sampling trajectory and the sweep grid, as arrays (figures are drawn from them)."""
+    first = next(iter(acquisitions.values()))
+    arrays = {"truth": first.truth[:N_EXAMPLES].abs().numpy(),
+              "trajectory_t": np.array([t for t, _ in trajectory]),
+              "trajectory": np.stack([image.numpy() for _, image in trajectory]),
+              "sweep_psnr": np.array(sweep["psnr"]), "sweep_lrs": np.array(sweep["lrs"]),
+              "sweep_steps": np.array(sweep["steps"])}
+    for acceleration, acquisition in acquisitions.items():
+        arrays[f"mask_R{acceleration}"] = acquisition.mask.numpy()
+    arrays.update(examples)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)

@@ -1,0 +1,99 @@
+"""The supervised baseline of chapter 8: a U-Net mapping a zero-filled image to the fully sampled one.
+
+The fastMRI baseline in miniature, on MONAI's ``BasicUNet``: the input is the sensitivity-combined zero-filled
+reconstruction, two channels (real, imaginary) [B, 2, H, W]; the network predicts the correction that is added to
+it (a residual), trained with an L1 loss against the fully sampled image. Unlike the diffusion prior it needs
+pairs (undersampled, fully sampled) and learns one particular kind of aliasing: `SupervisedRecon` simulates the
+acquisition itself, drawing for every batch one acceleration among ``accelerations``, a Cartesian mask and a set
+of coil sensitivities, so one network serves every R of the experiments.
+
+Example:
+    >>> model = SupervisedRecon(ReconUNetConfig(features=(8, 8, 16, 32, 64, 8), n_coils=4))
+    >>> model({"image": torch.randn(4, 2, 48, 48)})["loss"].backward()
+    >>> image = model.reconstruct(zero_filled_channels)                          # [B, 2, H, W]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from monai.networks.nets import BasicUNet
+from torch import nn
+
+from brainfm_lite.data.recon_data import to_channels, to_complex
+from brainfm_lite.errors import InputError
+from brainfm_lite.models.hub import register_model
+from brainfm_lite.physics.kspace import cartesian_mask, coil_sensitivities, simulate_acquisition, zero_filled
+
+UNET_FEATURES = {"tiny": (8, 8, 16, 32, 64, 8), "small": (32, 32, 64, 128, 256, 32),
+                 "base": (64, 64, 128, 256, 512, 64)}  # sized like the diffusion presets of the same name
+
+
+@dataclass
+class ReconUNetConfig:
+    """Size of the supervised U-Net and the acquisitions it is trained on.
+
+    Attributes:
+        features: BasicUNet's six channel counts (four levels down, the last one the output block).
+        accelerations: undersampling factors drawn (uniformly) during training.
+        center_fraction: fully sampled centre of every mask (fraction of the columns).
+        n_coils: coils of the simulated acquisitions.
+    """
+
+    features: tuple[int, ...] = UNET_FEATURES["small"]
+    accelerations: tuple[float, ...] = (2, 4, 8)
+    center_fraction: float = 0.08
+    n_coils: int = 8
+
+    def __post_init__(self):
+        self.features = tuple(self.features)
+        self.accelerations = tuple(self.accelerations)
+        if len(self.features) != 6:
+            raise InputError(f"ReconUNetConfig.features needs six channel counts; got {self.features}")
+
+
+@register_model
+class SupervisedRecon(nn.Module):
+    """Objective for the `Trainer`: simulate undersampling of each batch, L1 between output and fully sampled.
+
+    Attributes:
+        config: the `ReconUNetConfig`.
+        net: MONAI ``BasicUNet`` (2D, 2 channels in and out).
+    """
+
+    config_class = ReconUNetConfig
+
+    def __init__(self, config: ReconUNetConfig | None = None):
+        super().__init__()
+        self.config = config or ReconUNetConfig()
+        self.net = BasicUNet(spatial_dims=2, in_channels=2, out_channels=2, features=self.config.features)
+
+    @classmethod
+    def from_config(cls, config: ReconUNetConfig) -> "SupervisedRecon":
+        return cls(config)
+
+    def reconstruct(self, zero_filled_channels: torch.Tensor) -> torch.Tensor:
+        """The U-Net's image from the zero-filled one, both [B, 2, H, W] (H, W multiples of 16)."""
+        if zero_filled_channels.ndim != 4 or zero_filled_channels.shape[1] != 2:
+            raise InputError(f"expected zero-filled images [B, 2, H, W]; got {tuple(zero_filled_channels.shape)}")
+        return zero_filled_channels + self.net(zero_filled_channels)
+
+    def simulate_zero_filled(self, images: torch.Tensor) -> torch.Tensor:
+        """Zero-filled reconstructions [B, 2, H, W] of fully sampled `images` [B, 2, H, W] under a random
+        acceleration, mask and coil set (seeds drawn from torch's generator, which the Trainer seeds)."""
+        c = self.config
+        seeds = torch.randint(0, 2**31 - 1, (3,)).tolist()
+        acceleration = c.accelerations[seeds[0] % len(c.accelerations)]
+        shape = tuple(images.shape[-2:])
+        mask = cartesian_mask(shape, acceleration, c.center_fraction, seed=seeds[1]).to(images.device)
+        sens = coil_sensitivities(shape, c.n_coils, seed=seeds[2]).to(images.device)
+        kspace = simulate_acquisition(to_complex(images), sens, mask)
+        return to_channels(zero_filled(kspace, sens))
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        """{"loss": L1 between the reconstruction and the fully sampled ``batch["image"]`` [B, 2, H, W]}."""
+        target = batch["image"]
+        with torch.no_grad():
+            inputs = self.simulate_zero_filled(target)
+        return {"loss": nn.functional.l1_loss(self.reconstruct(inputs).float(), target)}

@@ -1,0 +1,130 @@
+"""Training the diffusion prior of chapter 8 with the shared `Trainer`: pretrain, fine-tune, train from scratch.
+
+Seed 003's recipe is two calls of `train_prior`::
+
+    >>> groups = recon_datasets(profile)                                                          # doctest: +SKIP
+    >>> source = train_prior(profile, groups["source"], "runs/source")                           # many non-FLAIR brains
+    >>> tuned = train_prior(profile, groups["target_train"], "runs/tuned", init=source,
+    ...                     steps=profile.diffusion_finetune_steps, lr=profile.diffusion_finetune_lr)
+    >>> prior = from_pretrained(tuned)                                                            # EMA weights
+
+Training from scratch (``init=None``) warms up over the first tenth and decays along a cosine to a tenth of the
+peak rate. Fine-tuning (``init`` given) starts from the pretrained EMA weights and keeps a constant, reduced rate,
+as seed 003's group continues EDM training. A constant rate also makes a fine-tuning run of k steps exactly the
+first k steps of a longer one, which `finetune_sweep` uses: one run per learning rate gives every duration.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from brainfm_lite.errors import InputError
+from brainfm_lite.models.diffusion import DiffusionConfig, DiffusionPrior
+from brainfm_lite.models.hub import load_weights, save_pretrained
+from brainfm_lite.train.checkpoint import checkpoint_name
+from brainfm_lite.train.config import TrainConfig
+from brainfm_lite.train.loop import Trainer
+
+PRIOR_DIR = "prior"  # the saved EMA prior inside a run folder
+
+
+def diffusion_config(profile) -> DiffusionConfig:
+    """The prior's network and schedule at a profile (``diffusion_preset``, ``diffusion_timesteps``).
+
+    The linear betas are scaled by 1000 / T (Ho et al.'s 1e-4 .. 0.02 at T = 1000): a shorter schedule then still
+    ends in (almost) pure noise, abar_T about 4e-5, where sampling starts; unscaled, T = 100 would stop at 0.36.
+    """
+    scale = 1000 / profile.diffusion_timesteps
+    return DiffusionConfig.preset(profile.diffusion_preset, num_train_timesteps=profile.diffusion_timesteps,
+                                  beta_start=1e-4 * scale, beta_end=min(0.02 * scale, 0.999))
+
+
+def diffusion_train_config(profile, *, steps: int, lr: float, finetune: bool, **overrides) -> TrainConfig:
+    """Trainer settings of a prior run: cosine from scratch, constant rate when fine-tuning; EMA always on.
+
+    Keyword overrides change any `TrainConfig` field (e.g. ``progress=False``).
+    """
+    schedule = dict(warmup_steps=0, min_lr_ratio=1.0) if finetune else dict(warmup_steps=steps // 10,
+                                                                                min_lr_ratio=0.1)
+    settings = dict(max_steps=steps, batch_size=profile.diffusion_batch_size, lr=lr, weight_decay=0.0,
+                    betas=(0.9, 0.999), ema_decay=profile.diffusion_ema_decay, precision="bf16", seed=profile.seed,
+                    num_workers=profile.num_workers, device=profile.device, log_every=max(1, steps // 10),
+                    **schedule)
+    return TrainConfig(**{**settings, **overrides})
+
+
+def new_prior(profile, init: str | Path | None = None) -> DiffusionPrior:
+    """A prior of the profile's size: freshly initialised (the same weights for the same profile seed), or
+    loaded from `init` (a folder written by `train_prior`, or any weights file `load_weights` reads)."""
+    torch.manual_seed(profile.seed)
+    prior = DiffusionPrior(diffusion_config(profile))
+    if init is not None:
+        load_weights(prior, init)
+    return prior
+
+
+def train_prior(profile, dataset, out_dir: str | Path, *, init: str | Path | None = None, steps: int | None = None,
+                lr: float | None = None, **train_overrides) -> Path:
+    """Train (or fine-tune) a diffusion prior on `dataset` and save its EMA weights with ``save_pretrained``.
+
+    Args:
+        profile: a `Profile` (prior size, batch, EMA decay, seed, device).
+        dataset: slices with ``image`` [2, H, W] items (a `~brainfm_lite.data.recon_data.SliceDataset`).
+        out_dir: run folder (``metrics.jsonl``, ``checkpoints/``, and the saved prior in ``prior/``).
+        init: a saved prior to start from (fine-tuning); None trains from scratch.
+        steps: optimizer steps (default ``diffusion_finetune_steps`` with `init`, else ``diffusion_steps``).
+        lr: learning rate (default ``diffusion_finetune_lr`` with `init`, else ``diffusion_lr``).
+        train_overrides: changes to `diffusion_train_config` (e.g. ``progress=False``, ``checkpoint_every=5``).
+
+    Returns:
+        The folder of the saved prior (``out_dir/prior``); `from_pretrained` loads it.
+    """
+    finetune = init is not None
+    steps = steps if steps is not None else (profile.diffusion_finetune_steps if finetune else profile.diffusion_steps)
+    lr = lr if lr is not None else (profile.diffusion_finetune_lr if finetune else profile.diffusion_lr)
+    prior = new_prior(profile, init)
+    config = diffusion_train_config(profile, steps=steps, lr=lr, finetune=finetune, **train_overrides)
+    trainer = Trainer(prior, dataset, config, out_dir=out_dir)
+    result = trainer.fit()
+    trainer.ema.copy_to(prior)
+    metadata = {"objective": "ddpm", "init": str(init) if finetune else None, "steps": result.step, "lr": lr,
+                "last_loss": result.last_loss, "data": repr(dataset), "weights": "EMA"}
+    return save_pretrained(prior, Path(out_dir) / PRIOR_DIR, metadata=metadata)
+
+
+def finetune_sweep(profile, init: str | Path, dataset, out_dir: str | Path, *, lrs=None, durations=None,
+                   **train_overrides) -> dict[tuple[float, int], Path]:
+    """Fine-tune a pretrained prior at every (learning rate, duration) pair; one run per learning rate.
+
+    Each run goes to the longest duration at a constant rate and checkpoints at every multiple of the durations'
+    greatest common divisor; the prior of (lr, k steps) is the EMA in the checkpoint of step k, which is exactly
+    what a separate k-step run would have given.
+
+    Args:
+        profile: a `Profile`.
+        init: the pretrained prior (a folder from `train_prior`).
+        dataset: the target slices.
+        out_dir: sweep folder; run i goes to ``out_dir/lr_{i}``.
+        lrs: learning rates (default ``diffusion_sweep_lrs``).
+        durations: fine-tuning steps (default ``diffusion_sweep_steps``).
+        train_overrides: changes to `diffusion_train_config`.
+
+    Returns:
+        {(lr, steps): EMA weights file of that point} (``ema.safetensors`` files; load with `new_prior`).
+    """
+    lrs = list(profile.diffusion_sweep_lrs if lrs is None else lrs)
+    durations = sorted(int(d) for d in (profile.diffusion_sweep_steps if durations is None else durations))
+    if not lrs or not durations or min(durations) < 1:
+        raise InputError(f"the sweep needs learning rates and positive durations; got {lrs}, {durations}")
+    every = math.gcd(*durations)
+    weights = {}
+    for index, lr in enumerate(lrs):
+        run_dir = Path(out_dir) / f"lr_{index}"
+        train_prior(profile, dataset, run_dir, init=init, steps=durations[-1], lr=lr, checkpoint_every=every,
+                    **train_overrides)
+        for steps in durations:
+            weights[(float(lr), steps)] = run_dir / "checkpoints" / checkpoint_name(steps) / "ema.safetensors"
+    return weights
