@@ -5,7 +5,10 @@
     brainfm preprocess IN.nii.gz OUT.nii.gz [--spacing 2] [--register rigid|affine|none]
     brainfm data list | info NAME | fetch NAME [--allow-unpinned] [--data-dir D] | prepare-fastmri SRC
     brainfm pretrain mae --profile smoke [--out DIR] [--resume] [--set n_asl_subjects=50 ...]
+    brainfm pretrain simclr|seqinv --profile smoke [--variant seqinv|seqaug|baseline] [--out DIR] [--resume]
     brainfm evaluate asl --encoder DIR --profile smoke [--out FILE] [--modes probe finetune] [--tasks ...]
+    brainfm evaluate structural --profile colab [--out DIR] [--methods scratch simclr seqinv ...]   # the comparison
+    brainfm evaluate recon --profile colab [--out DIR] [--jobs N]    # diffusion reconstruction, chapter 8
 """
 
 from __future__ import annotations
@@ -77,21 +80,53 @@ def _profile(args):
 
 
 def _pretrain(args) -> int:
+    from brainfm_lite.train.contrastive_pretraining import pretrain_seqinv, pretrain_simclr
     from brainfm_lite.train.pretrain import pretrain_mae
 
-    out = Path(args.out or f"runs/pretrain_mae_{args.profile}")
-    print(f"wrote {pretrain_mae(_profile(args), out, resume=args.resume, n_jobs=args.jobs)}")
+    name = args.variant if args.objective == "seqinv" else args.objective
+    out = Path(args.out or f"runs/pretrain_{name}_{args.profile}")
+    options = dict(resume=args.resume, n_jobs=args.jobs)
+    if args.objective == "seqinv":
+        encoder = pretrain_seqinv(_profile(args), out, variant=args.variant, **options)
+    else:
+        encoder = {"mae": pretrain_mae, "simclr": pretrain_simclr}[args.objective](_profile(args), out, **options)
+    print(f"wrote {encoder}")
     return 0
 
 
 def _evaluate(args) -> int:
     from brainfm_lite.eval.asl_evaluation import evaluate_asl
+    from brainfm_lite.errors import InputError
 
+    if args.benchmark == "structural":
+        return _compare(args)
+    if args.benchmark == "recon":
+        return _recon(args)
+    if not args.encoder:
+        raise InputError("evaluate asl needs --encoder DIR (a saved encoder folder)")
     out = Path(args.out or Path(args.encoder).parent / "asl_results.json")
     cache = Path(args.encoder).parent / "cbf_cache"  # pretrain_mae's cache, when the encoder came from it
     evaluate_asl(_profile(args), args.encoder, out, modes=args.modes, tasks=args.tasks, fractions=args.fractions,
                  cache_dir=cache if cache.is_dir() else None)
     print(f"wrote {out}")
+    return 0
+
+
+def _compare(args) -> int:
+    from brainfm_lite.eval.comparison import compare_methods
+
+    out = Path(args.out or f"runs/comparison_{args.profile}")
+    compare_methods(_profile(args), out, methods=args.methods, n_jobs=args.jobs)
+    print(f"wrote {out / 'comparison.json'}")
+    return 0
+
+
+def _recon(args) -> int:
+    from brainfm_lite.eval.recon_experiments import RESULTS_FILE, run_recon_experiments
+
+    out = Path(args.out or f"runs/recon_{args.profile}")
+    run_recon_experiments(_profile(args), out, n_jobs=args.jobs)
+    print(f"wrote {out / RESULTS_FILE}")
     return 0
 
 
@@ -136,20 +171,31 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("rest", nargs=argparse.REMAINDER)
     data.set_defaults(func=_data)
 
-    pretrain = sub.add_parser("pretrain", help="pretrain an encoder: mae (masked autoencoder on ASL CBF maps)")
-    pretrain.add_argument("objective", choices=("mae",))
+    pretrain = sub.add_parser("pretrain", help="pretrain an encoder: mae (masked autoencoder on ASL CBF maps), "
+                              "simclr (structural T1), seqinv (contrasts simulated from qMRI maps)")
+    pretrain.add_argument("objective", choices=("mae", "simclr", "seqinv"))
+    pretrain.add_argument("--variant", default="seqinv", choices=("seqinv", "seqaug", "baseline"),
+                          help="seqinv only: two random contrasts, one random contrast twice, or MPRAGE twice")
     _add_profile_options(pretrain)
-    pretrain.add_argument("--out", help="run folder (default: runs/pretrain_mae_<profile>)")
+    pretrain.add_argument("--out", help="run folder (default: runs/pretrain_<objective or variant>_<profile>)")
     pretrain.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     pretrain.add_argument("--jobs", type=int, default=1,
                           help="processes simulating the maps into the cache before training (-1: one per core)")
     pretrain.set_defaults(func=_pretrain)
 
-    evaluate = sub.add_parser("evaluate", help="downstream evaluation: asl (diagnoses and CBF quality, cross-site)")
-    evaluate.add_argument("benchmark", choices=("asl",))
-    evaluate.add_argument("--encoder", required=True, help="folder of a saved encoder (save_pretrained)")
+    evaluate = sub.add_parser("evaluate", help="downstream evaluation: asl (diagnoses and CBF quality, cross-site); "
+                              "structural (pretrain every method, then structural classification and dense tasks); "
+                              "recon (diffusion reconstruction at R = 2, 4, 8 and the fine-tuning sweep)")
+    evaluate.add_argument("benchmark", choices=("asl", "structural", "recon"))
+    evaluate.add_argument("--encoder", help="asl: folder of a saved encoder (save_pretrained)")
     _add_profile_options(evaluate)
-    evaluate.add_argument("--out", help="results JSON (default: asl_results.json beside the encoder folder)")
+    evaluate.add_argument("--out", help="asl: results JSON (default: asl_results.json beside the encoder folder); "
+                          "structural: run folder (default: runs/comparison_<profile>); "
+                          "recon: run folder (default: runs/recon_<profile>)")
+    evaluate.add_argument("--methods", nargs="+", default=["scratch", "simclr", "seqinv", "seqaug", "baseline", "mae"],
+                          choices=("scratch", "simclr", "seqinv", "seqaug", "baseline", "mae"),
+                          help="structural: pretraining methods to compare")
+    evaluate.add_argument("--jobs", type=int, default=1, help="structural, recon: processes simulating subjects")
     evaluate.add_argument("--modes", nargs="+", default=["probe", "finetune"], choices=("probe", "finetune"))
     evaluate.add_argument("--tasks", nargs="+", default=["alzheimers", "vascular", "ftd", "qei"],
                           choices=("alzheimers", "vascular", "ftd", "qei"))

@@ -47,6 +47,45 @@ class Profile:
         finetune_steps: optimizer steps of each downstream fine-tuning run.
         finetune_lr: peak learning rate of fine-tuning.
         eval_seeds: seeds (label subsets, head initialisation) each downstream result is averaged over.
+        recon_spacing_mm: grid spacing of the cohort the 2D reconstruction slices come from, mm (chapter 8).
+        recon_image_size: edge, in pixels, of the square axial slices for reconstruction (a multiple of 16).
+        recon_source_subjects: subjects whose T1w, T2w and PDw slices pretrain the diffusion prior.
+        recon_target_subjects: subjects whose FLAIR slices fine-tune it (the seed's 20).
+        recon_many_subjects: other subjects' FLAIR slices, the upper reference's training set.
+        recon_test_subjects: FLAIR test subjects, all from a site no training group saw.
+        recon_slices_per_subject: axial slices taken from the central part of each subject's brain.
+        recon_coils: receive coils of the simulated multi-coil acquisition.
+        diffusion_preset: size of the diffusion prior's U-Net ("tiny", "small", "base"; see ``DIFFUSION_PRESETS``).
+        diffusion_timesteps: T, the noise-schedule steps the prior is trained on (and DDPM samples over).
+        diffusion_steps: optimizer steps of every prior trained from scratch (source pretraining, target-only,
+            many-target) and of the supervised U-Net.
+        diffusion_batch_size: slices per step of those runs and of fine-tuning.
+        diffusion_lr: peak learning rate of training from scratch.
+        diffusion_ema_decay: decay of the weight average the priors are saved, fine-tuned and sampled with.
+        diffusion_finetune_steps: optimizer steps of fine-tuning the pretrained prior on the target subjects.
+        diffusion_finetune_lr: its constant learning rate (reduced, as in seed 003).
+        diffusion_sweep_lrs: fine-tuning learning rates of the rate x duration sweep.
+        diffusion_sweep_steps: fine-tuning durations (optimizer steps) of the sweep.
+        ddim_steps: DDIM sampling steps of every diffusion reconstruction in the experiments.
+        recon_eval_slices: test slices every reconstruction method is scored on.
+        dense_volume_size: edge, in voxels, of the cube the dense tasks' T1 images are cropped or padded to (larger
+            than the encoder's input: sliding windows cover it; chapter 7).
+        dense_steps: optimizer steps of each dense-task training run (segmentation, denoising).
+        dense_batch_size: volumes per step of the dense tasks.
+        dense_lr: peak learning rate of the dense tasks.
+        dense_feature_size: dense decoder width (channels) at full resolution.
+        seqinv_steps: optimizer steps of each sequence-invariant variant pretrained in chapter 7 (the comparison
+            of `eval.comparison` uses ``contrastive_steps`` for every method).
+        contrastive_subjects: subjects of the structural cohort (``n_sites`` sites) that contrastive pretraining and
+            the structural tasks use (chapters 6-7): more than ``n_subjects``, so that every fold has test subjects.
+        contrastive_image_size: edge, in voxels, of the cube structural T1 images are cropped or padded to for
+            contrastive pretraining and the structural tasks (a multiple of the encoder preset's patch; chapters 6-7).
+        contrastive_encoder: ViT preset shared by every method of the comparison ("tiny", "small", "base"; see
+            ``train.contrastive_pretraining.CONTRASTIVE_ENCODERS``).
+        contrastive_steps: optimizer steps of SimCLR and sequence-invariant pretraining.
+        contrastive_batch_size: pairs of views per step (the negatives of NT-Xent: 2 x batch - 2 per view).
+        contrastive_lr: peak learning rate of contrastive pretraining.
+        contrastive_temperature: NT-Xent temperature.
     """
 
     name: str
@@ -67,6 +106,40 @@ class Profile:
     finetune_steps: int
     finetune_lr: float
     eval_seeds: int
+    recon_spacing_mm: float
+    recon_image_size: int
+    recon_source_subjects: int
+    recon_target_subjects: int
+    recon_many_subjects: int
+    recon_test_subjects: int
+    recon_slices_per_subject: int
+    recon_coils: int
+    diffusion_preset: str
+    diffusion_timesteps: int
+    diffusion_steps: int
+    diffusion_batch_size: int
+    diffusion_lr: float
+    diffusion_ema_decay: float
+    diffusion_finetune_steps: int
+    diffusion_finetune_lr: float
+    diffusion_sweep_lrs: tuple[float, ...]
+    diffusion_sweep_steps: tuple[int, ...]
+    ddim_steps: int
+    recon_eval_slices: int
+    dense_volume_size: int
+    dense_steps: int
+    dense_batch_size: int
+    dense_lr: float
+    dense_feature_size: int
+    seqinv_steps: int
+
+    contrastive_subjects: int
+    contrastive_image_size: int
+    contrastive_encoder: str
+    contrastive_steps: int
+    contrastive_batch_size: int
+    contrastive_lr: float
+    contrastive_temperature: float
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

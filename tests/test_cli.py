@@ -60,3 +60,30 @@ def test_mae_model_initialisation_is_fixed_by_the_profile_seed():
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
     other = mae_model(load_profile("smoke", seed=1))
     assert not all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), other.state_dict().values()))
+
+
+def test_pretrain_seqaug_writes_its_encoder_in_its_own_run_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    tiny = ["--set", "contrastive_subjects=4", "--set", "n_sites=2", "--set", "contrastive_steps=1",
+            "--set", "contrastive_batch_size=2"]
+    assert main(["pretrain", "seqinv", "--variant", "seqaug", *tiny]) == 0
+    encoder = tmp_path / "runs" / "pretrain_seqaug_smoke" / "encoder"
+    assert str(encoder.relative_to(tmp_path)) in capsys.readouterr().out
+    assert from_pretrained(encoder).config.img_size == (32, 32, 32)
+
+
+def test_evaluate_structural_runs_the_comparison_with_the_chosen_methods(tmp_path, monkeypatch, capsys):
+    calls = {}
+
+    def fake_compare(profile, out, *, methods, n_jobs):
+        calls.update(profile=profile.name, out=out, methods=methods)
+
+    monkeypatch.setattr("brainfm_lite.eval.comparison.compare_methods", fake_compare)
+    assert main(["evaluate", "structural", "--methods", "scratch", "seqinv", "--out", str(tmp_path / "cmp")]) == 0
+    assert calls == {"profile": "smoke", "out": tmp_path / "cmp", "methods": ["scratch", "seqinv"]}
+    assert "comparison.json" in capsys.readouterr().out
+
+
+def test_evaluate_asl_without_an_encoder_is_an_input_error(capsys):
+    assert main(["evaluate", "asl"]) != 0
+    assert "--encoder" in capsys.readouterr().err

@@ -33,6 +33,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from brainfm_lite.data.structural_dataset import STRUCTURAL_TASKS
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.baselines import CLASSIFICATION_TASKS, REGRESSION_TASKS, TEST_SETS
 from brainfm_lite.eval.metrics import auc, balanced_accuracy, mae, pearson_r
@@ -47,12 +48,15 @@ METRICS = {"classification": ("auc", "balanced_accuracy"), "regression": ("mae",
 
 
 def task_kind(task: str) -> str:
-    """ "classification" for the diagnoses, "regression" for the quality score."""
+    """ "classification" or "regression": the ASL diagnoses and quality score, or a structural-cohort task
+    (``data.structural_dataset.STRUCTURAL_TASKS``: older, lesion, age)."""
     if task in CLASSIFICATION_TASKS:
         return "classification"
     if task in REGRESSION_TASKS:
         return "regression"
-    raise InputError(f"unknown task {task!r}: choose from {', '.join(TASKS)}")
+    if task in STRUCTURAL_TASKS:
+        return STRUCTURAL_TASKS[task]
+    raise InputError(f"unknown task {task!r}: choose from {', '.join(TASKS + tuple(STRUCTURAL_TASKS))}")
 
 
 def score(kind: str, truth, prediction) -> dict:

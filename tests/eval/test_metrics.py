@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, roc_auc_score
+from skimage.metrics import structural_similarity
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.eval.metrics import auc, balanced_accuracy, mae, pearson_r
+from brainfm_lite.eval.metrics import auc, balanced_accuracy, mae, nmse, pearson_r, psnr, ssim
 
 
 @pytest.fixture
@@ -46,3 +47,40 @@ def test_undefined_scores_are_nan_and_bad_shapes_raise():
     assert np.isnan(pearson_r([1.0, 2.0, 3.0], [5.0, 5.0, 5.0]))
     with pytest.raises(InputError, match="equal length"):
         mae([1.0, 2.0], [1.0])
+
+
+@pytest.fixture
+def slices():
+    """A smooth ground-truth stack [3, 40, 36] and a noisy, slightly biased reconstruction of it."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:40, 0:36]
+    gt = np.stack([np.sin(x / (4 + s)) * np.cos(y / 5) + 1.5 for s in range(3)])
+    return gt, gt * 0.95 + rng.normal(0, 0.1, gt.shape)
+
+
+def test_ssim_is_the_mean_of_scikit_image_ssim_over_slices(slices):
+    gt, pred = slices
+    expected = np.mean([structural_similarity(g, p, data_range=gt.max()) for g, p in zip(gt, pred)])
+    assert abs(ssim(gt, pred) - expected) < 1e-4
+    assert abs(ssim(gt[1], pred[1], data_range=2.0) - structural_similarity(gt[1], pred[1], data_range=2.0)) < 1e-4
+    assert abs(ssim(torch.from_numpy(gt).float(), torch.from_numpy(pred).float()) - expected) < 1e-4
+    assert ssim(gt, gt) == pytest.approx(1.0)
+
+
+def test_psnr_and_nmse_follow_their_definitions(slices):
+    gt, pred = slices
+    mse = np.mean((gt - pred) ** 2)
+    assert psnr(gt, pred) == pytest.approx(10 * np.log10(gt.max() ** 2 / mse))
+    assert psnr(gt, pred, data_range=1.0) == pytest.approx(-10 * np.log10(mse))
+    assert nmse(gt, pred) == pytest.approx(np.sum((gt - pred) ** 2) / np.sum(gt**2))
+    assert psnr(gt, gt) == np.inf and nmse(gt, gt) == 0.0
+
+
+def test_image_metrics_reject_complex_and_mismatched_input(slices):
+    gt, pred = slices
+    with pytest.raises(InputError, match="complex"):
+        psnr(gt, pred * np.exp(1j))
+    with pytest.raises(InputError, match="same shape"):
+        nmse(gt, pred[:2])
+    with pytest.raises(InputError, match="win_size"):
+        ssim(gt[:, :5, :5], pred[:, :5, :5])

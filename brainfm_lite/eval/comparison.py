@@ -1,0 +1,175 @@
+"""One comparison of every pretraining method on the same backbone, data, splits and seeds (chapters 6-7).
+
+Methods: ``scratch`` (no pretraining), ``simclr`` (seed 001), ``seqinv``, ``seqaug`` and ``baseline`` (seed 002's
+three variants) and ``mae`` (masked autoencoding of the same T1 images). Every method pretrains the backbone of
+`contrastive_encoder_config` for the same number of steps (``contrastive_steps``), then each encoder is scored on
+
+- the structural classifications (`evaluate_structural`: in- and out-of-distribution, 100 % and 20 % labels);
+- the dense tasks (`evaluate_dense`: tissue and lesion segmentation, denoising; 1 %, 10 %, 100 % of the training
+  subjects; the training site and unseen sites),
+
+with the mean and spread over ``profile.eval_seeds`` seeds. Results go to ``out_dir/comparison.json``::
+
+    >>> result = compare_methods(load_profile("colab"), "runs/comparison")          # doctest: +SKIP
+    >>> plot_dense_comparison(result["dense"], task="tissue", metric="dice")          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from brainfm_lite.atomic import write_json
+from brainfm_lite.errors import InputError
+from brainfm_lite.eval.dense import DENSE_FRACTIONS, DENSE_TASKS, evaluate_dense, summarise_dense
+from brainfm_lite.eval.probe import summarise
+from brainfm_lite.eval.structural import evaluate_structural
+from brainfm_lite.models.encoders import build_encoder
+from brainfm_lite.models.hub import from_pretrained, save_pretrained
+from brainfm_lite.models.mae import MAE, MAEConfig
+from brainfm_lite.train.contrastive_pretraining import (contrastive_encoder_config, contrastive_train_config,
+                                                        pretrain_seqinv, pretrain_simclr, structural_dataset)
+from brainfm_lite.train.loop import Trainer
+
+METHODS = ("scratch", "simclr", "seqinv", "seqaug", "baseline", "mae")
+SEQINV_VARIANTS = ("seqinv", "seqaug", "baseline")
+
+
+def mae_for_backbone(profile) -> MAE:
+    """A masked autoencoder whose encoder half IS the shared contrastive backbone (same ViT sizes), with a
+    one-block decoder of the same width; initialised from the profile seed."""
+    backbone = contrastive_encoder_config(profile)
+    torch.manual_seed(profile.seed)
+    return MAE(MAEConfig(img_size=backbone.img_size, patch_size=backbone.patch_size,
+                         hidden_size=backbone.hidden_size, mlp_dim=backbone.mlp_dim, num_layers=backbone.num_layers,
+                         num_heads=backbone.num_heads, decoder_hidden_size=backbone.hidden_size,
+                         decoder_mlp_dim=backbone.mlp_dim, decoder_num_layers=1,
+                         decoder_num_heads=backbone.num_heads))
+
+
+def pretrain_mae_structural(profile, out_dir: str | Path, *, cache_dir: str | Path | None = None, n_jobs: int = 1,
+                            **train_overrides) -> Path:
+    """MAE pretraining of the shared backbone on the structural cohort's T1 images, with the contrastive methods'
+    Trainer settings (`contrastive_train_config`), so the comparison differs in the objective only.
+
+    Returns:
+        The folder of the saved encoder (``out_dir/encoder``).
+    """
+    out_dir = Path(out_dir)
+    dataset = structural_dataset(profile, cache_dir=out_dir / "t1_cache" if cache_dir is None else cache_dir)
+    dataset.prepare(n_jobs=n_jobs)
+    mae = mae_for_backbone(profile)
+    result = Trainer(mae, dataset, contrastive_train_config(profile, **train_overrides), out_dir=out_dir).fit()
+    metadata = {"objective": "mae", "profile": profile.to_dict(), "steps": result.step,
+                "last_loss": result.last_loss, "data": f"synthetic structural cohort, {len(dataset)} T1 images"}
+    return save_pretrained(mae.encoder(), out_dir / "encoder", metadata=metadata)
+
+
+def pretrain_method(method: str, profile, out_dir: str | Path, *, cache_dir=None, n_jobs: int = 1,
+                    **train_overrides) -> Path | None:
+    """Pretrain one method into ``out_dir/<method>``; returns its encoder folder (None for ``scratch``)."""
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+    run_dir = Path(out_dir) / method
+    common = dict(cache_dir=cache_dir, n_jobs=n_jobs, **train_overrides)
+    if method == "scratch":
+        return None
+    if method == "simclr":
+        return pretrain_simclr(profile, run_dir, **common)
+    if method == "mae":
+        return pretrain_mae_structural(profile, run_dir, **common)
+    return pretrain_seqinv(profile, run_dir, variant=method, **common)
+
+
+def encoder_factory(profile, encoder_dir: str | Path | None):
+    """``() -> Encoder``: a fresh copy of the pretrained encoder in `encoder_dir`, or for None the shared backbone
+    freshly initialised from the profile seed (the same scratch weights in every run)."""
+    if encoder_dir is not None:
+        return lambda: from_pretrained(encoder_dir)
+
+    def scratch():
+        torch.manual_seed(profile.seed)
+        return build_encoder(contrastive_encoder_config(profile))
+
+    return scratch
+
+
+def compare_methods(profile, out_dir: str | Path, *, methods=METHODS, seeds=None, dense_tasks=DENSE_TASKS,
+                    dense_fractions=DENSE_FRACTIONS, structural: bool = True, n_jobs: int = 1,
+                    **train_overrides) -> dict:
+    """Pretrain every method, evaluate all on the same splits and seeds, save ``out_dir/comparison.json``.
+
+    Args:
+        profile: a `Profile`.
+        out_dir: run folder: one sub-folder per method, a shared ``t1_cache/`` and ``comparison.json``.
+        methods: among `METHODS`.
+        seeds: evaluation seeds (default ``range(profile.eval_seeds)``).
+        dense_tasks, dense_fractions: what `evaluate_dense` runs.
+        structural: also run the structural classifications.
+        n_jobs: processes simulating subjects into the caches.
+        train_overrides: changes to every pretraining run's `contrastive_train_config` (e.g. ``progress=False``).
+
+    Returns:
+        ``{"profile", "methods", "seeds", "structural": summary table, "dense": summary table,
+        "gains_over_scratch": rows of `gains_over_scratch`}`` (also written, atomically, as JSON).
+    """
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise InputError(f"unknown methods {unknown}: choose from {', '.join(METHODS)}")
+    out_dir = Path(out_dir)
+    cache_dir = out_dir / "t1_cache"
+    seeds = tuple(range(profile.eval_seeds)) if seeds is None else tuple(seeds)
+    factories = {method: encoder_factory(profile, pretrain_method(method, profile, out_dir, cache_dir=cache_dir,
+                                                                  n_jobs=n_jobs, **train_overrides))
+                 for method in methods}
+    structural_table = (summarise(evaluate_structural(profile, factories, cache_dir=cache_dir, seeds=seeds))
+                        if structural else [])
+    dense_table = summarise_dense(evaluate_dense(profile, factories, tasks=dense_tasks, fractions=dense_fractions,
+                                                 seeds=seeds, cache_dir=cache_dir))
+    result = {"profile": profile.to_dict(), "methods": list(methods), "seeds": list(seeds),
+              "structural": structural_table, "dense": dense_table,
+              "gains_over_scratch": gains_over_scratch(dense_table) if "scratch" in methods else []}
+    save_json(result, out_dir / "comparison.json")
+    return result
+
+
+def gains_over_scratch(dense_table: list[dict]) -> list[dict]:
+    """Per method, the gain over ``scratch`` at the smallest label fraction of each dense task, on each test set:
+    Dice (segmentation) or PSNR in dB (denoising); positive = pretraining helped."""
+    metric = {"tissue": "dice", "lesion": "dice", "denoise": "psnr"}
+    smallest = {}
+    for row in dense_table:
+        key = row["task"]
+        smallest[key] = min(smallest.get(key, math.inf), row["fraction"])
+    at_smallest = [row for row in dense_table if row["fraction"] == smallest[row["task"]]]
+    scratch = {(r["task"], r["test"]): r for r in at_smallest if r["encoder"] == "scratch"}
+    gains = []
+    for row in at_smallest:
+        reference = scratch.get((row["task"], row["test"]))
+        if row["encoder"] == "scratch" or reference is None:
+            continue
+        name = metric[row["task"]]
+        gain = row[f"{name}_mean"] - reference[f"{name}_mean"]
+        gains.append({"encoder": row["encoder"], "task": row["task"], "test": row["test"],
+                      "fraction": row["fraction"], "metric": name, "gain": gain, "beats_scratch": bool(gain > 0)})
+    return gains
+
+
+def save_json(data, path: str | Path) -> Path:
+    """Write `data` atomically as JSON, NaN and inf as null (JSON has neither); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_json(path, _finite(data))
+
+
+def _finite(value):
+    """NaN and inf as None (JSON has neither), recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,83 @@
+"""Structural classification of the embedded cohort, as seed 001 evaluates SimCLR: in-distribution (test subjects
+from the training sites) and out-of-distribution (unseen sites), with all and with 20 % of the training labels,
+by linear probe and by fine-tuning (chapters 6-7).
+
+Tasks come from `StructuralDataset` targets: "older" (older than the middle of the cohort's age range: the
+atrophy that comes with age) and "lesion" (any white-matter hyperintensity or stroke). Everything runs through
+:func:`brainfm_lite.eval.probe.evaluate_encoder` on one set of leave-sites-out folds, so every encoder is scored on
+the same subjects::
+
+    >>> factories = {"simclr": lambda: from_pretrained("runs/simclr/encoder"),
+    ...              "random_init": lambda: build_encoder(contrastive_encoder_config(profile))}   # doctest: +SKIP
+    >>> rows = evaluate_structural(profile, factories)                                           # doctest: +SKIP
+    >>> table = summarise(rows)                                                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from brainfm_lite.eval.probe import MODES, evaluate_encoder
+from brainfm_lite.eval.splits import SiteSplit, site_splits
+from brainfm_lite.train.config import TrainConfig
+from brainfm_lite.train.contrastive_pretraining import structural_dataset
+from brainfm_lite.train.distributed import process_device
+
+STRUCTURAL_CLASSIFICATION_TASKS = ("older", "lesion")
+STRUCTURAL_FRACTIONS = (1.0, 0.2)  # seed 001 fine-tunes with 20 % of the labels
+
+
+def structural_train_config(profile, **overrides) -> TrainConfig:
+    """Fine-tuning settings of the structural tasks: ``finetune_steps`` at ``finetune_lr`` (warm-up over the first
+    tenth), ``contrastive_batch_size`` volumes a step; keyword overrides change any field."""
+    settings = dict(max_steps=profile.finetune_steps, batch_size=profile.contrastive_batch_size,
+                    lr=profile.finetune_lr, warmup_steps=profile.finetune_steps // 10, device=profile.device,
+                    num_workers=profile.num_workers, progress=False)
+    return TrainConfig(**{**settings, **overrides})
+
+
+def structural_splits(dataset, profile, n_folds: int = 3) -> list[SiteSplit]:
+    """Leave-sites-out folds of the dataset's sites (at most one per site), seeded by the profile."""
+    sites = dataset.sites()
+    return site_splits(sites, n_folds=min(n_folds, np.unique(sites).size), seed=profile.seed)
+
+
+def evaluate_structural(profile, encoder_factories: dict, *, dataset=None, cache_dir: str | Path | None = None,
+                        tasks=STRUCTURAL_CLASSIFICATION_TASKS, fractions=STRUCTURAL_FRACTIONS, modes=MODES,
+                        n_folds: int = 3, seeds=None, splits: list[SiteSplit] | None = None,
+                        train_config: TrainConfig | None = None) -> list[dict]:
+    """Score every encoder on the structural tasks, on the same folds, label fractions and seeds.
+
+    Args:
+        profile: a :class:`~brainfm_lite.config.Profile` (cohort, image size, fine-tuning settings, seeds).
+        encoder_factories: name -> ``() -> Encoder`` (a fresh encoder per call; e.g. ``from_pretrained`` of a
+            pretraining folder, or ``build_encoder`` of the same config for random initialisation).
+        dataset: the `StructuralDataset` to use (default: the profile's, `structural_dataset`).
+        cache_dir: its preprocessed-subject cache, when `dataset` is not given.
+        tasks: classification tasks of ``STRUCTURAL_TASKS`` (also "age", a regression, scored by MAE and r).
+        fractions: shares of the training labels (default 100 % and 20 %).
+        modes: "probe" (frozen features, logistic regression) and/or "finetune" (encoder + linear head).
+        n_folds: leave-sites-out folds (at most the number of sites).
+        seeds: label-subset / initialisation seeds (default ``range(profile.eval_seeds)``).
+        splits: the folds, when the caller already made them (default `structural_splits`).
+        train_config: fine-tuning settings (default `structural_train_config(profile)`).
+
+    Returns:
+        Rows of :func:`~brainfm_lite.eval.probe.evaluate_encoder` (``encoder`` = the factory's name; ``test`` =
+        "in_site" for in-distribution, "unseen_site" for out-of-distribution); `probe.summarise` makes the table.
+    """
+    dataset = structural_dataset(profile, cache_dir=cache_dir) if dataset is None else dataset
+    if getattr(dataset, "cache_dir", None) is not None:
+        dataset.prepare(n_jobs=max(1, profile.num_workers))
+    splits = structural_splits(dataset, profile, n_folds) if splits is None else splits
+    seeds = tuple(range(profile.eval_seeds)) if seeds is None else tuple(seeds)
+    train_config = structural_train_config(profile) if train_config is None else train_config
+    rows = []
+    for name, factory in encoder_factories.items():
+        rows += evaluate_encoder(factory, dataset, name=name, splits=splits, tasks=tasks, fractions=fractions,
+                                 seeds=seeds, modes=modes, train_config=train_config,
+                                 batch_size=profile.contrastive_batch_size, device=process_device(profile.device),
+                                 num_workers=profile.num_workers)
+    return rows
