@@ -12,6 +12,7 @@ the executed page.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -77,6 +78,13 @@ def chapter_notebooks(root: Path) -> list[Path]:
     return [root / f"{page}.ipynb" for page in toc_files(root) if (root / f"{page}.ipynb").is_file()]
 
 
+def _declares_parameter(notebook: Path, name: str) -> bool:
+    """Whether the notebook's cell tagged ``parameters`` assigns `name`."""
+    cells = json.loads(notebook.read_text())["cells"]
+    return any("parameters" in cell.get("metadata", {}).get("tags", [])
+               and re.search(rf"^{name}\s*=", "".join(cell["source"]), flags=re.M) for cell in cells)
+
+
 def execute_chapter(notebook: Path, output: Path, *, profile: str, results_dir: Path,
                     params_file: Path) -> ChapterResult:
     """Run one notebook with papermill at a profile; the executed copy goes to `output` (the source is untouched)."""
@@ -84,6 +92,10 @@ def execute_chapter(notebook: Path, output: Path, *, profile: str, results_dir: 
 
     parameters = yaml.safe_load(params_file.read_text()) or {}
     parameters["results_dir"] = str(results_dir)
+    if _declares_parameter(notebook, "interactive"):
+        # A rendered page has no kernel to drive sliders, and widget cells can stall nbclient until the cell
+        # timeout (jupyter/nbclient#312): the build runs the chapter's static figures only.
+        parameters["interactive"] = False
     output.parent.mkdir(parents=True, exist_ok=True)
     results_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -110,7 +110,7 @@ def test_running_the_book_leaves_the_sources_untouched(smoke_book):
     assert _tree_digest(ROOT / "book") == before
 
 
-def _mini_book(tmp_path: Path, code: str) -> Path:
+def _mini_book(tmp_path: Path, code: str, extra_parameters: str = "") -> Path:
     """A one-chapter book in tmp_path whose notebook runs `code` after the usual parameters cell."""
     root = tmp_path / "mini"
     (root / "book" / "params").mkdir(parents=True)
@@ -119,7 +119,7 @@ def _mini_book(tmp_path: Path, code: str) -> Path:
     (root / "book" / "intro.md").write_text("# Mini\n")
     (root / "book" / "references.bib").write_text("")
     (root / "book" / "params" / "smoke.yaml").write_text("profile: smoke\noverrides: {}\n")
-    params = nbformat.v4.new_code_cell("profile = 'x'\noverrides = {}\nresults_dir = None")
+    params = nbformat.v4.new_code_cell("profile = 'x'\noverrides = {}\nresults_dir = None\n" + extra_parameters)
     params.metadata["tags"] = ["parameters"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Mini chapter"), params,
                                          nbformat.v4.new_code_cell(code)])
@@ -146,3 +146,10 @@ def test_a_hung_cell_fails_the_chapter_instead_of_blocking(tmp_path, monkeypatch
     run = run_book(root, profile="smoke", build_dir=tmp_path / "_build", log=lambda *_: None)
     assert not run.ok and "Timeout" in run.chapters[0].error
     assert run.chapters[0].wall_time_s < 25
+
+
+def test_the_book_build_turns_widgets_off_in_chapters_that_offer_them(tmp_path):
+    """A static page cannot drive sliders; a chapter with an `interactive` parameter gets False from the build."""
+    root = _mini_book(tmp_path, "assert interactive is False, interactive", extra_parameters="interactive = True")
+    run = run_book(root, profile="smoke", build_dir=tmp_path / "_build", render=False, log=lambda *_: None)
+    assert run.ok, run.chapters[0].error
