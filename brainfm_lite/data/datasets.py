@@ -12,19 +12,15 @@ with ``cache_dir`` each subject is simulated and preprocessed once and later epo
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from brainfm_lite.atomic import atomic_path
-from brainfm_lite.parallel import run_in_processes
 from brainfm_lite.data.asl_cohort import make_asl_cohort, subject_record
 from brainfm_lite.data.crop import crop_or_pad
 from brainfm_lite.data.intensity import zscore
+from brainfm_lite.data.subject_dataset import SubjectDataset
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
 
@@ -35,7 +31,7 @@ TARGETS = ("alzheimers", "vascular", "ftd", "qei")  # three diagnoses (0/1) and 
 CACHE_VERSION = 2  # bump when what a cached item holds changes, so old files are not read as new ones
 
 
-class CbfDataset(Dataset):
+class CbfDataset(SubjectDataset):
     """Preprocessed CBF maps of an :class:`~brainfm_lite.data.asl_cohort.AslCohort` with their targets.
 
     Parameters
@@ -59,82 +55,30 @@ class CbfDataset(Dataset):
     cohort). The default DataLoader collate stacks them into a batch.
     """
 
+    cache_prefix = "cbf"
+    target_names = TARGETS
+
     def __init__(self, cohort, indices=None, *, size=(64, 64, 64), normalise: str = "zscore",
                  cache_dir: str | Path | None = None):
         if normalise not in NORMALISATIONS:
             raise InputError(f"normalise must be one of {NORMALISATIONS}; got {normalise!r}")
-        size = tuple(int(s) for s in size)
-        if len(size) != 3 or min(size) < 1:
-            raise InputError(f"size must be 3 positive voxel counts; got {size}")
-        self.cohort = cohort
-        self.indices = np.arange(len(cohort)) if indices is None else np.asarray(indices, dtype=int)
-        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= len(cohort)):
-            raise InputError(f"indices must lie in [0, {len(cohort)}) for this cohort")
-        self.size = size
+        super().__init__(cohort, indices, size=size, cache_dir=cache_dir)
         self.normalise = normalise
-        self.cache_dir = None if cache_dir is None else Path(cache_dir)
-        if self.cache_dir is not None:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-
-    def __len__(self) -> int:
-        return int(self.indices.size)
-
-    def __getitem__(self, position: int) -> dict:
-        index = int(self.indices[position])
-        arrays = self._load(index)
-        return {
-            "image": torch.from_numpy(arrays["image"][None]),
-            "targets": {task: torch.tensor(float(arrays["targets"][k]), dtype=torch.float32)
-                        for k, task in enumerate(TARGETS)},
-            "site": torch.tensor(int(arrays["site"])),
-            "index": torch.tensor(index),
-        }
-
-    def prepare(self, n_jobs: int = 1) -> int:
-        """Simulate and cache every item not cached yet, in `n_jobs` worker processes (-1: one per CPU core).
-
-        Needs a ``cache_dir``. Returns how many items were simulated. Training then only reads the cache.
-        """
-        if self.cache_dir is None:
-            raise InputError("CbfDataset.prepare needs a cache_dir: without one there is nothing to fill")
-        missing = [int(k) for k in self.indices if not self.cache_file(int(k)).is_file()]
-        run_in_processes(self._load, missing, n_jobs=n_jobs)
-        return len(missing)
-
-    def targets(self) -> dict[str, np.ndarray]:
-        """Every item's targets as arrays [N] (reads the cache, or simulates every subject without one)."""
-        rows = np.array([self._load(int(k))["targets"] for k in self.indices]).reshape(-1, len(TARGETS))
-        return {task: rows[:, k] for k, task in enumerate(TARGETS)}
 
     def records(self) -> list[dict]:
         """Every item's subject record (site, labels, quality, regional CBF: ``AslCohort.records``'s summary),
         read from the cache; the regional-CBF baseline needs these and nothing else."""
-        return [json.loads(str(self._load(int(k))["record"])) for k in self.indices]
+        return [json.loads(str(self.load(int(k))["record"])) for k in self.indices]
 
     def sites(self) -> np.ndarray:
         """Site of every item [N], from the cohort's random streams (no simulation)."""
         return np.array([self.cohort.site_of(int(k)) for k in self.indices], dtype=int)
 
-    def cache_file(self, index: int) -> Path:
-        """Where subject `index` is cached (only meaningful with a ``cache_dir``)."""
+    def cache_key(self, index: int) -> list:
         c = self.cohort
-        key = json.dumps([CACHE_VERSION, c.seed, len(c.sites), c.spacing, c.prevalence_scale, index, self.size, self.normalise])
-        return self.cache_dir / f"cbf-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+        return [CACHE_VERSION, c.seed, len(c.sites), c.spacing, c.prevalence_scale, index, self.size, self.normalise]
 
-    def _load(self, index: int) -> dict:
-        """Subject `index` as arrays: from the cache when it is there, else simulated (and cached when asked)."""
-        if self.cache_dir is None:
-            return self._simulate(index)
-        path = self.cache_file(index)
-        if path.is_file():
-            with np.load(path) as stored:
-                return {name: stored[name] for name in stored.files}
-        arrays = self._simulate(index)
-        with atomic_path(path) as tmp:  # a reader never sees a half-written file, even with many workers
-            np.savez(tmp, **arrays)
-        return arrays
-
-    def _simulate(self, index: int) -> dict:
+    def simulate(self, index: int) -> dict:
         subject = self.cohort[index]
         brain = (subject.tissue["gm"] + subject.tissue["wm"] + subject.tissue["csf"]) > 0.5
         image = preprocess_cbf(subject.cbf, brain, self.size, self.normalise)

@@ -13,27 +13,21 @@ sequence-invariant views simulate new contrasts without re-simulating the subjec
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from brainfm_lite.atomic import atomic_path
 from brainfm_lite.data.crop import crop_or_pad
 from brainfm_lite.data.intensity import zscore
+from brainfm_lite.data.subject_dataset import SubjectDataset
 from brainfm_lite.data.qmri import qmri_maps
-from brainfm_lite.errors import InputError
-from brainfm_lite.parallel import run_in_processes
 
 # Downstream tasks of the structural cohort and their kind (see eval.probe.task_kind).
 STRUCTURAL_TASKS = {"older": "classification", "lesion": "classification", "age": "regression"}
 MAP_NAMES = ("pd", "r1", "r2", "r2s", "mt")
 
 
-class StructuralDataset(Dataset):
+class StructuralDataset(SubjectDataset):
     """Preprocessed T1-weighted images of a cohort with their targets.
 
     Args:
@@ -47,71 +41,26 @@ class StructuralDataset(Dataset):
     years}, float32 scalars; ``site`` and ``index`` (int64 scalars; index = subject number in the cohort).
     """
 
+    cache_prefix = "t1"
+    target_names = STRUCTURAL_TASKS
+
     def __init__(self, cohort, indices=None, *, size=(32, 32, 32), cache_dir: str | Path | None = None):
-        size = tuple(int(s) for s in size)
-        if len(size) != 3 or min(size) < 1:
-            raise InputError(f"size must be 3 positive voxel counts; got {size}")
-        self.cohort = cohort
-        self.indices = np.arange(len(cohort)) if indices is None else np.asarray(indices, dtype=int)
-        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= len(cohort)):
-            raise InputError(f"indices must lie in [0, {len(cohort)}) for this cohort")
-        self.size = size
-        self.cache_dir = None if cache_dir is None else Path(cache_dir)
-        if self.cache_dir is not None:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-
-    def __len__(self) -> int:
-        return int(self.indices.size)
-
-    def __getitem__(self, position: int) -> dict:
-        index = int(self.indices[position])
-        arrays = self.load(index)
-        return {
-            "image": torch.from_numpy(arrays["image"][None]),
-            "targets": {task: torch.tensor(float(arrays["targets"][k]), dtype=torch.float32)
-                        for k, task in enumerate(STRUCTURAL_TASKS)},
-            "site": torch.tensor(int(arrays["site"])),
-            "index": torch.tensor(index),
-        }
-
-    def prepare(self, n_jobs: int = 1) -> int:
-        """Simulate and cache every subject not cached yet, in `n_jobs` processes; returns how many were simulated."""
-        if self.cache_dir is None:
-            raise InputError("StructuralDataset.prepare needs a cache_dir: without one there is nothing to fill")
-        missing = [int(k) for k in self.indices if not self.cache_file(int(k)).is_file()]
-        run_in_processes(self.load, missing, n_jobs=n_jobs)
-        return len(missing)
-
-    def targets(self) -> dict[str, np.ndarray]:
-        """Every item's targets as arrays [N] (reads the cache, or simulates every subject without one)."""
-        rows = np.array([self.load(int(k))["targets"] for k in self.indices]).reshape(-1, len(STRUCTURAL_TASKS))
-        return {task: rows[:, k] for k, task in enumerate(STRUCTURAL_TASKS)}
+        super().__init__(cohort, indices, size=size, cache_dir=cache_dir)
 
     def sites(self) -> np.ndarray:
         """Site of every item [N] (subject k is scanned at site k mod n_sites; no simulation)."""
         return np.array([int(k) % len(self.cohort.sites) for k in self.indices], dtype=int)
 
-    def cache_file(self, index: int) -> Path:
-        """Where subject `index` is cached (only meaningful with a ``cache_dir``)."""
+    def cache_key(self, index: int) -> list:
         c = self.cohort
-        key = json.dumps([c.seed, len(c.sites), c.spacing, c.lesion_prob, list(c.age_range), index, self.size])
-        return self.cache_dir / f"t1-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+        return [c.seed, len(c.sites), c.spacing, c.lesion_prob, list(c.age_range), index, self.size]
 
     def load(self, index: int) -> dict:
         """Subject `index` as arrays: ``image`` [X, Y, Z] z-scored T1, ``brain`` bool mask, ``labels`` uint8,
         ``maps`` float16 [5, X, Y, Z] (PD, R1, R2, R2*, MT; background 0 PD), ``targets`` [3], ``site``."""
-        if self.cache_dir is None:
-            return self._simulate(index)
-        path = self.cache_file(index)
-        if path.is_file():
-            with np.load(path) as stored:
-                return {name: stored[name] for name in stored.files}
-        arrays = self._simulate(index)
-        with atomic_path(path) as tmp:  # a reader never sees a half-written file, even with many workers
-            np.savez(tmp, **arrays)
-        return arrays
+        return super().load(index)
 
-    def _simulate(self, index: int) -> dict:
+    def simulate(self, index: int) -> dict:
         subject = self.cohort[index]
         brain = sum(subject.tissue[t] for t in ("csf", "gm", "wm", "lesion")) > 0.5
         mask_volume = subject.t1w.with_data(brain.astype(np.float32))
