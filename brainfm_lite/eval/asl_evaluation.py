@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from brainfm_lite.atomic import write_json
 from brainfm_lite.data.datasets import asl_cbf_dataset
@@ -66,8 +67,11 @@ def evaluate_asl(profile, encoder_path: str | Path, out_path: str | Path | None 
     train_config = TrainConfig(max_steps=profile.finetune_steps, batch_size=profile.mae_batch_size,
                                lr=profile.finetune_lr, warmup_steps=profile.finetune_steps // 10,
                                device=profile.device, num_workers=profile.num_workers, progress=False)
-    factories = {"pretrained": lambda: from_pretrained(encoder_path),
-                 "random_init": lambda: build_encoder(pretrained_config)}
+    def random_init():
+        torch.manual_seed(profile.seed)  # the same random weights in every run: the baseline is reproducible
+        return build_encoder(pretrained_config)
+
+    factories = {"pretrained": lambda: from_pretrained(encoder_path), "random_init": random_init}
     rows = []
     for name, factory in factories.items():
         rows += evaluate_encoder(factory, dataset, name=name, splits=splits, tasks=tasks, fractions=fractions,

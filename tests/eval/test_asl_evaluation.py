@@ -2,6 +2,8 @@
 
 import math
 
+import torch
+
 from brainfm_lite.eval.asl_evaluation import regional_baseline_rows
 from brainfm_lite.eval.probe import summarise
 
@@ -46,3 +48,8 @@ def test_max_folds_limits_the_encoders_but_not_the_baseline(tmp_path):
     assert results["settings"]["encoder_folds"] == 1 and results["settings"]["n_folds"] == 3
     baseline = [row for row in results["table"] if row["encoder"] == "regional_cbf"]
     assert {row["test"] for row in baseline} == {"in_site", "unseen_site"}
+
+    torch.manual_seed(123)  # whatever the global generator holds, the random-init baseline is the same network
+    again = evaluate_asl(load_profile("smoke", **tiny), tmp_path / "mae" / "encoder", modes=("finetune",),
+                         tasks=("qei",), fractions=(1.0,), cache_dir=tmp_path / "mae" / "cbf_cache", max_folds=1)
+    assert again["rows"] == results["rows"]
