@@ -84,7 +84,7 @@ def _pretrain(args) -> int:
     from brainfm_lite.train.pretrain import pretrain_mae
 
     name = args.variant if args.objective == "seqinv" else args.objective
-    out = Path(args.out or f"runs/pretrain_{name}_{args.profile}")
+    out = Path(args.out or f"runs/pretrain_{name}_{_profile_label(args)}")
     options = dict(resume=args.resume, n_jobs=args.jobs)
     if args.objective == "seqinv":
         encoder = pretrain_seqinv(_profile(args), out, variant=args.variant, **options)
@@ -115,8 +115,8 @@ def _evaluate(args) -> int:
 def _compare(args) -> int:
     from brainfm_lite.eval.comparison import compare_methods
 
-    out = Path(args.out or f"runs/comparison_{args.profile}")
-    compare_methods(_profile(args), out, methods=args.methods, n_jobs=args.jobs)
+    out = Path(args.out or f"runs/comparison_{_profile_label(args)}")
+    compare_methods(_profile(args), out, methods=args.methods, n_jobs=args.jobs, resume=args.resume)
     print(f"wrote {out / 'comparison.json'}")
     return 0
 
@@ -124,10 +124,15 @@ def _compare(args) -> int:
 def _recon(args) -> int:
     from brainfm_lite.eval.recon_experiments import RESULTS_FILE, run_recon_experiments
 
-    out = Path(args.out or f"runs/recon_{args.profile}")
-    run_recon_experiments(_profile(args), out, n_jobs=args.jobs)
+    out = Path(args.out or f"runs/recon_{_profile_label(args)}")
+    run_recon_experiments(_profile(args), out, n_jobs=args.jobs, resume=args.resume)
     print(f"wrote {out / RESULTS_FILE}")
     return 0
+
+
+def _profile_label(args) -> str:
+    """The profile's name for default run folders: "colab" for --profile colab, the file stem for a YAML path."""
+    return Path(args.profile).stem
 
 
 def _add_profile_options(parser: argparse.ArgumentParser) -> None:
@@ -196,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
                           choices=("scratch", "simclr", "seqinv", "seqaug", "baseline", "mae"),
                           help="structural: pretraining methods to compare")
     evaluate.add_argument("--jobs", type=int, default=1, help="structural, recon: processes simulating subjects")
+    evaluate.add_argument("--resume", action="store_true",
+                          help="structural, recon: continue every training run from its last checkpoint in the run "
+                          "folder (finished runs are not trained again)")
     evaluate.add_argument("--modes", nargs="+", default=["probe", "finetune"], choices=("probe", "finetune"))
     evaluate.add_argument("--tasks", nargs="+", default=["alzheimers", "vascular", "ftd", "qei"],
                           choices=("alzheimers", "vascular", "ftd", "qei"))

@@ -75,12 +75,13 @@ def test_pretrain_seqaug_writes_its_encoder_in_its_own_run_folder(tmp_path, monk
 def test_evaluate_structural_runs_the_comparison_with_the_chosen_methods(tmp_path, monkeypatch, capsys):
     calls = {}
 
-    def fake_compare(profile, out, *, methods, n_jobs):
-        calls.update(profile=profile.name, out=out, methods=methods)
+    def fake_compare(profile, out, *, methods, n_jobs, resume):
+        calls.update(profile=profile.name, out=out, methods=methods, resume=resume)
 
     monkeypatch.setattr("brainfm_lite.eval.comparison.compare_methods", fake_compare)
-    assert main(["evaluate", "structural", "--methods", "scratch", "seqinv", "--out", str(tmp_path / "cmp")]) == 0
-    assert calls == {"profile": "smoke", "out": tmp_path / "cmp", "methods": ["scratch", "seqinv"]}
+    assert main(["evaluate", "structural", "--methods", "scratch", "seqinv", "--out", str(tmp_path / "cmp"),
+                 "--resume"]) == 0
+    assert calls == {"profile": "smoke", "out": tmp_path / "cmp", "methods": ["scratch", "seqinv"], "resume": True}
     assert "comparison.json" in capsys.readouterr().out
 
 

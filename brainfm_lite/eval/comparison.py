@@ -27,53 +27,22 @@ from brainfm_lite.eval.dense import DENSE_FRACTIONS, DENSE_TASKS, evaluate_dense
 from brainfm_lite.eval.probe import summarise
 from brainfm_lite.eval.structural import evaluate_structural
 from brainfm_lite.models.encoders import build_encoder
-from brainfm_lite.models.hub import from_pretrained, save_pretrained
-from brainfm_lite.models.mae import MAE, MAEConfig
-from brainfm_lite.train.contrastive_pretraining import (contrastive_encoder_config, contrastive_train_config,
-                                                        pretrain_seqinv, pretrain_simclr, structural_dataset)
-from brainfm_lite.train.loop import Trainer
+from brainfm_lite.models.hub import from_pretrained
+from brainfm_lite.train.contrastive_pretraining import (contrastive_encoder_config, pretrain_mae_structural,
+                                                        pretrain_seqinv, pretrain_simclr)
 
 METHODS = ("scratch", "simclr", "seqinv", "seqaug", "baseline", "mae")
 SEQINV_VARIANTS = ("seqinv", "seqaug", "baseline")
 
 
-def mae_for_backbone(profile) -> MAE:
-    """A masked autoencoder whose encoder half IS the shared contrastive backbone (same ViT sizes), with a
-    one-block decoder of the same width; initialised from the profile seed."""
-    backbone = contrastive_encoder_config(profile)
-    torch.manual_seed(profile.seed)
-    return MAE(MAEConfig(img_size=backbone.img_size, patch_size=backbone.patch_size,
-                         hidden_size=backbone.hidden_size, mlp_dim=backbone.mlp_dim, num_layers=backbone.num_layers,
-                         num_heads=backbone.num_heads, decoder_hidden_size=backbone.hidden_size,
-                         decoder_mlp_dim=backbone.mlp_dim, decoder_num_layers=1,
-                         decoder_num_heads=backbone.num_heads))
-
-
-def pretrain_mae_structural(profile, out_dir: str | Path, *, cache_dir: str | Path | None = None, n_jobs: int = 1,
-                            **train_overrides) -> Path:
-    """MAE pretraining of the shared backbone on the structural cohort's T1 images, with the contrastive methods'
-    Trainer settings (`contrastive_train_config`), so the comparison differs in the objective only.
-
-    Returns:
-        The folder of the saved encoder (``out_dir/encoder``).
-    """
-    out_dir = Path(out_dir)
-    dataset = structural_dataset(profile, cache_dir=out_dir / "t1_cache" if cache_dir is None else cache_dir)
-    dataset.prepare(n_jobs=n_jobs)
-    mae = mae_for_backbone(profile)
-    result = Trainer(mae, dataset, contrastive_train_config(profile, **train_overrides), out_dir=out_dir).fit()
-    metadata = {"objective": "mae", "profile": profile.to_dict(), "steps": result.step,
-                "last_loss": result.last_loss, "data": f"synthetic structural cohort, {len(dataset)} T1 images"}
-    return save_pretrained(mae.encoder(), out_dir / "encoder", metadata=metadata)
-
-
-def pretrain_method(method: str, profile, out_dir: str | Path, *, cache_dir=None, n_jobs: int = 1,
-                    **train_overrides) -> Path | None:
-    """Pretrain one method into ``out_dir/<method>``; returns its encoder folder (None for ``scratch``)."""
+def pretrain_method(method: str, profile, out_dir: str | Path, *, resume: bool = False, cache_dir=None,
+                    n_jobs: int = 1, **train_overrides) -> Path | None:
+    """Pretrain one method into ``out_dir/<method>``; returns its encoder folder (None for ``scratch``).
+    With `resume`, a run continues from its last checkpoint (a finished run is not trained again)."""
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
     run_dir = Path(out_dir) / method
-    common = dict(cache_dir=cache_dir, n_jobs=n_jobs, **train_overrides)
+    common = dict(resume=resume, cache_dir=cache_dir, n_jobs=n_jobs, **train_overrides)
     if method == "scratch":
         return None
     if method == "simclr":
@@ -98,7 +67,7 @@ def encoder_factory(profile, encoder_dir: str | Path | None):
 
 def compare_methods(profile, out_dir: str | Path, *, methods=METHODS, seeds=None, dense_tasks=DENSE_TASKS,
                     dense_fractions=DENSE_FRACTIONS, structural: bool = True, n_jobs: int = 1,
-                    **train_overrides) -> dict:
+                    resume: bool = False, **train_overrides) -> dict:
     """Pretrain every method, evaluate all on the same splits and seeds, save ``out_dir/comparison.json``.
 
     Args:
@@ -109,6 +78,8 @@ def compare_methods(profile, out_dir: str | Path, *, methods=METHODS, seeds=None
         dense_tasks, dense_fractions: what `evaluate_dense` runs.
         structural: also run the structural classifications.
         n_jobs: processes simulating subjects into the caches.
+        resume: continue each pretraining run from its last checkpoint in `out_dir` (after an interruption; a
+            finished run is not trained again). The evaluations always run again.
         train_overrides: changes to every pretraining run's `contrastive_train_config` (e.g. ``progress=False``).
 
     Returns:
@@ -121,8 +92,9 @@ def compare_methods(profile, out_dir: str | Path, *, methods=METHODS, seeds=None
     out_dir = Path(out_dir)
     cache_dir = out_dir / "t1_cache"
     seeds = tuple(range(profile.eval_seeds)) if seeds is None else tuple(seeds)
-    factories = {method: encoder_factory(profile, pretrain_method(method, profile, out_dir, cache_dir=cache_dir,
-                                                                  n_jobs=n_jobs, **train_overrides))
+    factories = {method: encoder_factory(profile, pretrain_method(method, profile, out_dir, resume=resume,
+                                                                  cache_dir=cache_dir, n_jobs=n_jobs,
+                                                                  **train_overrides))
                  for method in methods}
     structural_table = (summarise(evaluate_structural(profile, factories, cache_dir=cache_dir, seeds=seeds))
                         if structural else [])

@@ -37,7 +37,7 @@ from brainfm_lite.eval.recon import reconstruct
 from brainfm_lite.models.hub import from_pretrained, save_pretrained
 from brainfm_lite.models.recon_unet import UNET_FEATURES, ReconUNetConfig, SupervisedRecon
 from brainfm_lite.physics.kspace import cartesian_mask, coil_sensitivities, simulate_acquisition, zero_filled
-from brainfm_lite.provenance import resolve_device
+from brainfm_lite.provenance import environment, resolve_device
 from brainfm_lite.train.config import TrainConfig
 from brainfm_lite.train.diffusion_training import finetune_sweep, new_prior, train_prior
 from brainfm_lite.train.loop import Trainer
@@ -115,9 +115,10 @@ def score_slices(truth: torch.Tensor, recon: torch.Tensor) -> dict[str, float]:
     return summary
 
 
-def train_supervised_unet(profile, dataset, out_dir: str | Path, **train_overrides) -> Path:
+def train_supervised_unet(profile, dataset, out_dir: str | Path, *, resume: bool = False, **train_overrides) -> Path:
     """Train the supervised U-Net baseline on `dataset` (the target slices), with the same steps, batch and rate as
-    a diffusion prior trained from scratch; returns the saved model's folder (``out_dir/unet``)."""
+    a diffusion prior trained from scratch; returns the saved model's folder (``out_dir/unet``). With `resume`, the
+    run continues from its last checkpoint."""
     torch.manual_seed(profile.seed)
     model = SupervisedRecon(ReconUNetConfig(features=UNET_FEATURES[profile.diffusion_preset],
                                             accelerations=ACCELERATIONS, center_fraction=CENTER_FRACTION,
@@ -127,14 +128,15 @@ def train_supervised_unet(profile, dataset, out_dir: str | Path, **train_overrid
                                    warmup_steps=steps // 10, min_lr_ratio=0.1, weight_decay=0.0,
                                    seed=profile.seed, device=profile.device, num_workers=profile.num_workers,
                                    log_every=max(1, steps // 10)), **train_overrides})
-    result = Trainer(model, dataset, config, out_dir=out_dir).fit()
+    result = Trainer(model, dataset, config, out_dir=out_dir).fit(resume=resume)
     metadata = {"objective": "supervised L1", "steps": result.step, "last_loss": result.last_loss,
                 "data": repr(dataset)}
     return save_pretrained(model, Path(out_dir) / "unet", metadata=metadata)
 
 
 def train_models(profile, groups: dict, out_dir: str | Path, **train_overrides) -> dict[str, Path]:
-    """Train the U-Net and the four priors of `METHODS`; returns {method: saved folder}."""
+    """Train the U-Net and the four priors of `METHODS`; returns {method: saved folder}. Keyword overrides (and
+    ``resume``) go to every run."""
     out_dir = Path(out_dir)
     models = {"unet_target": train_supervised_unet(profile, groups["target_train"], out_dir / "unet_target",
                                                    **train_overrides)}
@@ -165,7 +167,7 @@ def reconstruct_with(model, acquisition: Acquisition, profile, **sampling) -> to
 
 
 def run_recon_experiments(profile, out_dir: str | Path, *, n_jobs: int = 1, noise_std: float = KSPACE_NOISE_STD,
-                          cache_dir: str | Path | None = None, **train_overrides) -> dict:
+                          cache_dir: str | Path | None = None, resume: bool = False, **train_overrides) -> dict:
     """Train every model, reconstruct the test slices at every R, run the fine-tuning sweep; save and return.
 
     Args:
@@ -174,11 +176,14 @@ def run_recon_experiments(profile, out_dir: str | Path, *, n_jobs: int = 1, nois
         n_jobs: processes simulating the slices (-1: one per core).
         noise_std: complex k-space noise per real/imaginary part (images have magnitude about 1 in the brain).
         cache_dir: simulated slice cache (default ``out_dir/slices``).
+        resume: continue every training run from its last checkpoint in `out_dir` (after an interruption, e.g. a
+            Colab session that ended; finished runs are not trained again). Reconstruction and scoring run again.
         train_overrides: changes to every run's `TrainConfig` (e.g. ``progress=False``).
 
     Returns:
         The JSON-able results (also in ``out_dir/recon_results.json``): ``table`` rows (method, R, PSNR/SSIM/NMSE
-        mean and std), ``sweep`` (PSNR and SSIM [lr][steps] at R = 4), the settings and the timings in seconds.
+        mean and std), ``sweep`` (PSNR and SSIM [lr][steps] at R = 4), the timings in seconds, the profile's
+        ``settings`` and the ``environment`` (versions, device, commit, date).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -190,7 +195,7 @@ def run_recon_experiments(profile, out_dir: str | Path, *, n_jobs: int = 1, nois
     seconds = {"data": time.perf_counter() - started}
 
     tic = time.perf_counter()
-    folders = train_models(profile, groups, out_dir, **train_overrides)
+    folders = train_models(profile, groups, out_dir, resume=resume, **train_overrides)
     seconds["training"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
@@ -205,7 +210,7 @@ def run_recon_experiments(profile, out_dir: str | Path, *, n_jobs: int = 1, nois
 
     tic = time.perf_counter()
     sweep = run_sweep(profile, folders["diffusion_pretrained"], groups["target_train"], acquisitions, out_dir, device,
-                      **train_overrides)
+                      resume=resume, **train_overrides)
     seconds["sweep"] = time.perf_counter() - tic
 
     finetuned = from_pretrained(folders["diffusion_finetuned"]).to(device)
@@ -219,7 +224,7 @@ def run_recon_experiments(profile, out_dir: str | Path, *, n_jobs: int = 1, nois
                "image_size": profile.recon_image_size, "sampler": f"DDIM {profile.ddim_steps} steps",
                "consistency": "projection", "methods": METHODS, "table": table, "sweep": sweep,
                "seconds": {name: round(value, 1) for name, value in seconds.items()},
-               "figures": FIGURES_FILE}
+               "figures": FIGURES_FILE, "settings": profile.to_dict(), "environment": environment(device)}
     write_json(out_dir / RESULTS_FILE, results)
     return results
 

@@ -29,8 +29,9 @@ class TrainConfig:
         grad_accum_steps: micro-batches whose gradients are summed before one optimizer step.
         clip_grad_norm: clip the global gradient L2 norm to this value; None: no clipping (the norm is still logged).
         precision: "fp32", or "bf16" for bfloat16 autocast of the forward pass on a CUDA GPU of compute capability
-            >= 8 (A100, H100; no loss scaling needed). Elsewhere (CPU, a Colab T4) "bf16" runs in fp32 and the start
-            line says so: CPU autocast is slower than fp32 on most CPUs, and the T4 only emulates bf16.
+            >= 8 (A100, H100; no loss scaling needed) or a CPU with AMX-BF16 (Xeon Sapphire Rapids and later).
+            Elsewhere (other CPUs, a Colab T4) "bf16" runs in fp32 and the start line says so: CPU autocast without
+            AMX is slower than fp32, and the T4 only emulates bf16.
         ema_decay: keep an exponential moving average of the weights with this decay per step (e.g. 0.999); None: off.
         log_every: write a metrics line every this many steps (and always at the last step).
         checkpoint_every: save a checkpoint every this many steps; None: only at the end.

@@ -1,4 +1,4 @@
-"""SimCLR and sequence-invariant pretraining on the structural cohort at a profile's scale (chapters 6-7,
+"""SimCLR, sequence-invariant and MAE pretraining on the structural cohort at a profile's scale (chapters 6-7,
 ``brainfm pretrain simclr|seqinv``).
 
 Every method of the comparison trains the SAME backbone, `contrastive_encoder_config(profile)`: a ViT (so a
@@ -7,6 +7,7 @@ UNETR-style decoder and the MAE fit it) of the profile's ``contrastive_encoder``
 
     >>> encoder_dir = pretrain_simclr(load_profile("smoke"), "runs/simclr")                     # doctest: +SKIP
     >>> encoder_dir = pretrain_seqinv(load_profile("smoke"), "runs/seqaug", variant="seqaug")   # doctest: +SKIP
+    >>> encoder_dir = pretrain_mae_structural(load_profile("smoke"), "runs/mae_t1")           # doctest: +SKIP
     >>> encoder = from_pretrained(encoder_dir)                                                  # doctest: +SKIP
 
 A run folder holds the Trainer's ``metrics.jsonl`` and ``checkpoints/`` (``resume=True`` continues), the
@@ -27,6 +28,7 @@ from brainfm_lite.data.synth import make_cohort
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.encoders import EncoderConfig
 from brainfm_lite.models.hub import save_pretrained
+from brainfm_lite.models.mae import MAE, MAEConfig
 from brainfm_lite.models.seqinv import SeqInv, SeqInvConfig
 from brainfm_lite.models.simclr import SimCLR, SimCLRConfig
 from brainfm_lite.train.config import TrainConfig
@@ -125,6 +127,35 @@ def pretrain_seqinv(profile, out_dir: str | Path, *, variant: str = "seqinv", re
     metadata = {"objective": variant, "profile": profile.to_dict(), "steps": result.step,
                 "last_loss": result.last_loss, "data": f"synthetic cohort qMRI maps, {len(dataset)} subjects"}
     return save_pretrained(objective.encoder(), out_dir / "encoder", metadata=metadata)
+
+
+def mae_for_backbone(profile) -> MAE:
+    """A masked autoencoder whose encoder half IS the shared contrastive backbone (same ViT sizes), with a
+    one-block decoder of the same width; initialised from the profile seed."""
+    backbone = contrastive_encoder_config(profile)
+    torch.manual_seed(profile.seed)
+    return MAE(MAEConfig(img_size=backbone.img_size, patch_size=backbone.patch_size,
+                         hidden_size=backbone.hidden_size, mlp_dim=backbone.mlp_dim, num_layers=backbone.num_layers,
+                         num_heads=backbone.num_heads, decoder_hidden_size=backbone.hidden_size,
+                         decoder_mlp_dim=backbone.mlp_dim, decoder_num_layers=1,
+                         decoder_num_heads=backbone.num_heads))
+
+
+def pretrain_mae_structural(profile, out_dir: str | Path, *, resume: bool = False,
+                            cache_dir: str | Path | None = None, n_jobs: int = 1, **train_overrides) -> Path:
+    """MAE pretraining of the shared backbone on the structural cohort's T1 images, with the contrastive methods'
+    Trainer settings (`contrastive_train_config`), so the comparison of chapter 7 differs in the objective only.
+
+    Args and returns as :func:`pretrain_simclr`.
+    """
+    out_dir = Path(out_dir)
+    dataset = _prepared_dataset(profile, out_dir, cache_dir, n_jobs)
+    mae = mae_for_backbone(profile)
+    config = contrastive_train_config(profile, **train_overrides)
+    result = Trainer(mae, dataset, config, out_dir=out_dir).fit(resume=resume)
+    metadata = {"objective": "mae", "profile": profile.to_dict(), "steps": result.step,
+                "last_loss": result.last_loss, "data": f"synthetic structural cohort, {len(dataset)} T1 images"}
+    return save_pretrained(mae.encoder(), out_dir / "encoder", metadata=metadata)
 
 
 def _prepared_dataset(profile, out_dir: Path, cache_dir, n_jobs: int) -> StructuralDataset:

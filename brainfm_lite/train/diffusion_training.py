@@ -67,7 +67,7 @@ def new_prior(profile, init: str | Path | None = None) -> DiffusionPrior:
 
 
 def train_prior(profile, dataset, out_dir: str | Path, *, init: str | Path | None = None, steps: int | None = None,
-                lr: float | None = None, **train_overrides) -> Path:
+                lr: float | None = None, resume: bool = False, **train_overrides) -> Path:
     """Train (or fine-tune) a diffusion prior on `dataset` and save its EMA weights with ``save_pretrained``.
 
     Args:
@@ -77,6 +77,7 @@ def train_prior(profile, dataset, out_dir: str | Path, *, init: str | Path | Non
         init: a saved prior to start from (fine-tuning); None trains from scratch.
         steps: optimizer steps (default ``diffusion_finetune_steps`` with `init`, else ``diffusion_steps``).
         lr: learning rate (default ``diffusion_finetune_lr`` with `init`, else ``diffusion_lr``).
+        resume: continue from the last checkpoint in `out_dir` (a finished run is not trained again).
         train_overrides: changes to `diffusion_train_config` (e.g. ``progress=False``, ``checkpoint_every=5``).
 
     Returns:
@@ -88,7 +89,7 @@ def train_prior(profile, dataset, out_dir: str | Path, *, init: str | Path | Non
     prior = new_prior(profile, init)
     config = diffusion_train_config(profile, steps=steps, lr=lr, finetune=finetune, **train_overrides)
     trainer = Trainer(prior, dataset, config, out_dir=out_dir)
-    result = trainer.fit()
+    result = trainer.fit(resume=resume)
     trainer.ema.copy_to(prior)
     metadata = {"objective": "ddpm", "init": str(init) if finetune else None, "steps": result.step, "lr": lr,
                 "last_loss": result.last_loss, "data": repr(dataset), "weights": "EMA"}
@@ -96,7 +97,7 @@ def train_prior(profile, dataset, out_dir: str | Path, *, init: str | Path | Non
 
 
 def finetune_sweep(profile, init: str | Path, dataset, out_dir: str | Path, *, lrs=None, durations=None,
-                   **train_overrides) -> dict[tuple[float, int], Path]:
+                   resume: bool = False, **train_overrides) -> dict[tuple[float, int], Path]:
     """Fine-tune a pretrained prior at every (learning rate, duration) pair; one run per learning rate.
 
     Each run goes to the longest duration at a constant rate and checkpoints at every multiple of the durations'
@@ -110,6 +111,7 @@ def finetune_sweep(profile, init: str | Path, dataset, out_dir: str | Path, *, l
         out_dir: sweep folder; run i goes to ``out_dir/lr_{i}``.
         lrs: learning rates (default ``diffusion_sweep_lrs``).
         durations: fine-tuning steps (default ``diffusion_sweep_steps``).
+        resume: continue each run from its last checkpoint.
         train_overrides: changes to `diffusion_train_config`.
 
     Returns:
@@ -124,7 +126,7 @@ def finetune_sweep(profile, init: str | Path, dataset, out_dir: str | Path, *, l
     for index, lr in enumerate(lrs):
         run_dir = Path(out_dir) / f"lr_{index}"
         train_prior(profile, dataset, run_dir, init=init, steps=durations[-1], lr=lr, checkpoint_every=every,
-                    **train_overrides)
+                    resume=resume, **train_overrides)
         for steps in durations:
             weights[(float(lr), steps)] = run_dir / "checkpoints" / checkpoint_name(steps) / "ema.safetensors"
     return weights

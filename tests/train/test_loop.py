@@ -126,11 +126,21 @@ def test_resume_with_another_batch_size_is_refused(toy, tmp_path):
         toy.train(tmp_path, toy.toy_config(max_steps=4, batch_size=2), resume=True)
 
 
-def test_bf16_on_cpu_trains_in_fp32_and_says_so(toy, tmp_path, capsys):
+def test_bf16_on_a_cpu_without_amx_trains_in_fp32_and_says_so(toy, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("brainfm_lite.train.loop._cpu_has_amx_bf16", lambda: False)
     _, fp32 = toy.train(tmp_path / "fp32", toy.toy_config(max_steps=2))
     _, bf16 = toy.train(tmp_path / "bf16", toy.toy_config(max_steps=2, precision="bf16"))
     assert "bf16 asked for" in capsys.readouterr().out
     assert all(torch.equal(bf16.state_dict()[name], t) for name, t in fp32.state_dict().items())
+
+
+def test_bf16_on_a_cpu_with_amx_autocasts_and_says_so(toy, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("brainfm_lite.train.loop._cpu_has_amx_bf16", lambda: True)
+    _, fp32 = toy.train(tmp_path / "fp32", toy.toy_config(max_steps=2))
+    capsys.readouterr()
+    _, bf16 = toy.train(tmp_path / "bf16", toy.toy_config(max_steps=2, precision="bf16"))
+    assert "bf16 autocast" in capsys.readouterr().out
+    assert not all(torch.equal(bf16.state_dict()[name], t) for name, t in fp32.state_dict().items())
 
 
 def test_summary_line_names_parameters_device_world_and_global_batch(toy, tmp_path, capsys):
