@@ -38,6 +38,9 @@ class Profile:
         n_asl_sites: ASL studies (sites) in that cohort.
         register: registration to MNI used by preprocessing demos: "rigid", "affine" or "none".
         num_workers: DataLoader workers.
+        cpu_bf16: let training runs that ask for bf16 autocast use it on a CPU with AMX-BF16 too. It pays for
+            convolution-heavy networks of some size (the diffusion prior at 64-128^2: 2.7x faster on 2 cores) and
+            costs for small ones (a tiny ViT: 1.6x slower), so the book's profiles leave it off.
         image_size: edge, in voxels, of the cube CBF maps are cropped or padded to for the networks (a multiple
             of the ViT patch, 16).
         mae_preset: size of the masked autoencoder ("tiny", "small", "base"; see ``MAE_PRESETS``).
@@ -98,6 +101,7 @@ class Profile:
     n_asl_sites: int
     register: str
     num_workers: int
+    cpu_bf16: bool
     image_size: int
     mae_preset: str
     mae_steps: int

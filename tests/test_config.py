@@ -11,6 +11,12 @@ from brainfm_lite.errors import InputError
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "book" / "results").glob("*/*.yaml")), ids=lambda p: p.parent.name)
+def test_the_profiles_of_recorded_runs_still_load(path):
+    """A recorded run's YAML is how a reader redoes it (``--profile book/results/<run>/<file>.yaml``)."""
+    assert load_profile(path).name == path.parent.name
+
+
 @pytest.mark.parametrize("name", PROFILES)
 def test_every_profile_loads_with_its_own_name(name):
     profile = load_profile(name)

@@ -39,7 +39,7 @@ from brainfm_lite.models.recon_unet import UNET_FEATURES, ReconUNetConfig, Super
 from brainfm_lite.physics.kspace import cartesian_mask, coil_sensitivities, simulate_acquisition, zero_filled
 from brainfm_lite.provenance import environment, resolve_device
 from brainfm_lite.train.config import TrainConfig
-from brainfm_lite.train.diffusion_training import finetune_sweep, new_prior, train_prior
+from brainfm_lite.train.diffusion_training import SLICE_LOADER_WORKERS, finetune_sweep, new_prior, train_prior
 from brainfm_lite.train.loop import Trainer
 
 ACCELERATIONS = (2, 4, 8)
@@ -126,7 +126,7 @@ def train_supervised_unet(profile, dataset, out_dir: str | Path, *, resume: bool
     steps = profile.diffusion_steps
     config = TrainConfig(**{**dict(max_steps=steps, batch_size=profile.diffusion_batch_size, lr=profile.diffusion_lr,
                                    warmup_steps=steps // 10, min_lr_ratio=0.1, weight_decay=0.0,
-                                   seed=profile.seed, device=profile.device, num_workers=profile.num_workers,
+                                   seed=profile.seed, device=profile.device, num_workers=SLICE_LOADER_WORKERS,
                                    log_every=max(1, steps // 10)), **train_overrides})
     result = Trainer(model, dataset, config, out_dir=out_dir).fit(resume=resume)
     metadata = {"objective": "supervised L1", "steps": result.step, "last_loss": result.last_loss,

@@ -29,9 +29,11 @@ class TrainConfig:
         grad_accum_steps: micro-batches whose gradients are summed before one optimizer step.
         clip_grad_norm: clip the global gradient L2 norm to this value; None: no clipping (the norm is still logged).
         precision: "fp32", or "bf16" for bfloat16 autocast of the forward pass on a CUDA GPU of compute capability
-            >= 8 (A100, H100; no loss scaling needed) or a CPU with AMX-BF16 (Xeon Sapphire Rapids and later).
+            >= 8 (A100, H100; no loss scaling needed), and on a CPU with AMX-BF16 when ``cpu_bf16`` is set.
             Elsewhere (other CPUs, a Colab T4) "bf16" runs in fp32 and the start line says so: CPU autocast without
             AMX is slower than fp32, and the T4 only emulates bf16.
+        cpu_bf16: allow "bf16" on a CPU with AMX-BF16 (Xeon Sapphire Rapids and later). Off by default: it speeds
+            up convolution-heavy networks of some size and slows small ones (see `Profile.cpu_bf16`).
         ema_decay: keep an exponential moving average of the weights with this decay per step (e.g. 0.999); None: off.
         log_every: write a metrics line every this many steps (and always at the last step).
         checkpoint_every: save a checkpoint every this many steps; None: only at the end.
@@ -51,6 +53,7 @@ class TrainConfig:
     grad_accum_steps: int = 1
     clip_grad_norm: float | None = 1.0
     precision: str = "fp32"
+    cpu_bf16: bool = False
     ema_decay: float | None = None
     log_every: int = 10
     checkpoint_every: int | None = None

@@ -71,7 +71,8 @@ def contrastive_train_config(profile, **overrides) -> TrainConfig:
     clipping at 1, bf16 on a capable GPU, a checkpoint every fifth of the run); keyword overrides change any field."""
     steps = profile.contrastive_steps
     settings = dict(max_steps=steps, batch_size=profile.contrastive_batch_size, lr=profile.contrastive_lr,
-                    warmup_steps=steps // 10, clip_grad_norm=1.0, precision="bf16", seed=profile.seed,
+                    warmup_steps=steps // 10, clip_grad_norm=1.0, precision="bf16", cpu_bf16=profile.cpu_bf16,
+                    seed=profile.seed,
                     num_workers=profile.num_workers, device=profile.device, checkpoint_every=max(1, steps // 5))
     return TrainConfig(**{**settings, **overrides})
 

@@ -29,6 +29,9 @@ from brainfm_lite.train.config import TrainConfig
 from brainfm_lite.train.loop import Trainer
 
 PRIOR_DIR = "prior"  # the saved EMA prior inside a run folder
+# The slices sit in memory and an item is an index: loader workers would only add their start-up at every epoch,
+# which on 20 target subjects (a few batches an epoch) is a visible share of the step time.
+SLICE_LOADER_WORKERS = 0
 
 
 def diffusion_config(profile) -> DiffusionConfig:
@@ -50,9 +53,9 @@ def diffusion_train_config(profile, *, steps: int, lr: float, finetune: bool, **
     schedule = dict(warmup_steps=0, min_lr_ratio=1.0) if finetune else dict(warmup_steps=steps // 10,
                                                                                 min_lr_ratio=0.1)
     settings = dict(max_steps=steps, batch_size=profile.diffusion_batch_size, lr=lr, weight_decay=0.0,
-                    betas=(0.9, 0.999), ema_decay=profile.diffusion_ema_decay, precision="bf16", seed=profile.seed,
-                    num_workers=profile.num_workers, device=profile.device, log_every=max(1, steps // 10),
-                    **schedule)
+                    betas=(0.9, 0.999), ema_decay=profile.diffusion_ema_decay, precision="bf16",
+                    cpu_bf16=profile.cpu_bf16, seed=profile.seed, num_workers=SLICE_LOADER_WORKERS,
+                    device=profile.device, log_every=max(1, steps // 10), **schedule)
     return TrainConfig(**{**settings, **overrides})
 
 

@@ -115,7 +115,7 @@ class Trainer:
         if self.world_size > 1:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.wrapped = DistributedDataParallel(self.model, device_ids=device_ids)
-        self.use_bf16 = config.precision == "bf16" and _has_fast_bf16(self.device)
+        self.use_bf16 = config.precision == "bf16" and _has_fast_bf16(self.device, allow_cpu=config.cpu_bf16)
         self.metrics = MetricsLog(self.out_dir / "metrics.jsonl", enabled=dist.is_main())
 
         # Where the run stands; saved in every checkpoint.
@@ -296,8 +296,8 @@ class Trainer:
         n_params = sum(p.numel() for p in self.model.parameters())
         precision = "bf16 autocast" if self.use_bf16 else "fp32"
         if cfg.precision == "bf16" and not self.use_bf16:
-            precision += (" (bf16 asked for; it needs a CUDA GPU of compute capability 8 or more (A100, H100 ...) or a CPU "
-                          "with AMX-BF16)")
+            precision += (" (bf16 asked for; it needs a CUDA GPU of compute capability 8 or more (A100, H100 ...), or "
+                          "cpu_bf16 and a CPU with AMX-BF16)")
         start = f"resumed from {self.resumed_from}" if self.resumed_from else "from scratch"
         print(f"Trainer: {n_params:,} parameters | {device_name(self.device)} | world size {self.world_size} | "
               f"global batch {self.global_batch} ({cfg.batch_size} x {cfg.grad_accum_steps} accumulation x "
@@ -327,12 +327,12 @@ class _RunningMeans:
         return max(time.perf_counter() - self.started, 1e-9)
 
 
-def _has_fast_bf16(device: torch.device) -> bool:
-    """bfloat16 autocast pays off on CUDA GPUs from Ampere on (older ones, a Colab T4, only emulate it) and on CPUs
-    with AMX-BF16 tiles (Xeon Sapphire Rapids and later: a diffusion step 2.7x faster than fp32 on 2 cores)."""
+def _has_fast_bf16(device: torch.device, allow_cpu: bool = False) -> bool:
+    """bfloat16 autocast pays off on CUDA GPUs from Ampere on (older ones, a Colab T4, only emulate it), and, when
+    `allow_cpu`, on CPUs with AMX-BF16 tiles (for some networks only; see `TrainConfig.cpu_bf16`)."""
     if device.type == "cuda":
         return torch.cuda.get_device_capability(device) >= (8, 0)
-    return device.type == "cpu" and _cpu_has_amx_bf16()
+    return allow_cpu and device.type == "cpu" and _cpu_has_amx_bf16()
 
 
 @functools.lru_cache(maxsize=1)

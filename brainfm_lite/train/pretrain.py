@@ -25,7 +25,8 @@ def mae_train_config(profile, **overrides) -> TrainConfig:
     """The Trainer settings of MAE pretraining at a profile (warm-up over the first tenth, bf16 on GPU, a checkpoint
     every fifth of the run); keyword overrides change any `TrainConfig` field (e.g. ``progress=False``)."""
     settings = dict(max_steps=profile.mae_steps, batch_size=profile.mae_batch_size, lr=profile.mae_lr,
-                    warmup_steps=profile.mae_steps // 10, precision="bf16", seed=profile.seed,
+                    warmup_steps=profile.mae_steps // 10, precision="bf16", cpu_bf16=profile.cpu_bf16,
+                    seed=profile.seed,
                     num_workers=profile.num_workers, device=profile.device,
                     checkpoint_every=max(1, profile.mae_steps // 5))
     return TrainConfig(**{**settings, **overrides})

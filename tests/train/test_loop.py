@@ -134,11 +134,13 @@ def test_bf16_on_a_cpu_without_amx_trains_in_fp32_and_says_so(toy, tmp_path, cap
     assert all(torch.equal(bf16.state_dict()[name], t) for name, t in fp32.state_dict().items())
 
 
-def test_bf16_on_a_cpu_with_amx_autocasts_and_says_so(toy, tmp_path, capsys, monkeypatch):
+def test_bf16_on_a_cpu_with_amx_autocasts_when_cpu_bf16_allows_it(toy, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("brainfm_lite.train.loop._cpu_has_amx_bf16", lambda: True)
     _, fp32 = toy.train(tmp_path / "fp32", toy.toy_config(max_steps=2))
-    capsys.readouterr()
-    _, bf16 = toy.train(tmp_path / "bf16", toy.toy_config(max_steps=2, precision="bf16"))
+    _, not_allowed = toy.train(tmp_path / "off", toy.toy_config(max_steps=2, precision="bf16"))
+    assert "bf16 asked for" in capsys.readouterr().out  # cpu_bf16 is off by default
+    assert all(torch.equal(not_allowed.state_dict()[name], t) for name, t in fp32.state_dict().items())
+    _, bf16 = toy.train(tmp_path / "bf16", toy.toy_config(max_steps=2, precision="bf16", cpu_bf16=True))
     assert "bf16 autocast" in capsys.readouterr().out
     assert not all(torch.equal(bf16.state_dict()[name], t) for name, t in fp32.state_dict().items())
 
