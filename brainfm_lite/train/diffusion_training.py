@@ -29,8 +29,8 @@ from brainfm_lite.train.config import TrainConfig
 from brainfm_lite.train.loop import Trainer
 
 PRIOR_DIR = "prior"  # the saved EMA prior inside a run folder
-# The slices sit in memory and an item is an index: loader workers would only add their start-up at every epoch,
-# which on 20 target subjects (a few batches an epoch) is a visible share of the step time.
+# The slices sit in memory and an item is an index: loader workers would only add their start-up at every epoch.
+# On 20 target subjects (7 batches an epoch) a step took 1.0-1.2 s with 2 workers and 0.58 s without (2 cores).
 SLICE_LOADER_WORKERS = 0
 
 

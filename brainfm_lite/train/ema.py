@@ -16,6 +16,11 @@ class EMA:
     Floating-point tensors are averaged; integer buffers (e.g. BatchNorm's ``num_batches_tracked``) are copied.
     With decay 0.999 the average spans roughly the last 1 / (1 - 0.999) = 1000 steps.
 
+    Given the step, the decay warms up as ``min(decay, (1 + step) / (10 + step))`` (the rule of diffusers' EMAModel):
+    without it the shadow keeps 0.999^n of the weights it started from, 30 % of a random initialisation after
+    1,200 steps, or 74 % of the pretrained prior after 300 fine-tuning steps. (In the Chapter 8 experiment at 1,200
+    steps such EMA priors reconstructed at 9.4 dB where their raw weights gave 24.1 dB, R = 2.)
+
     Example:
         >>> model = nn.Linear(3, 1)
         >>> ema = EMA(model, decay=0.99)
@@ -28,13 +33,20 @@ class EMA:
         self.decay = decay
         self.shadow = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
+    def decay_at(self, step: int | None) -> float:
+        """The decay of the update after optimizer step `step` (0-based; None: ``decay`` without warm-up)."""
+        if step is None:
+            return self.decay
+        return min(self.decay, (1 + step) / (10 + step))
+
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Move the shadow towards the model's current weights by ``1 - decay``."""
+    def update(self, model: nn.Module, step: int | None = None) -> None:
+        """Move the shadow towards the model's current weights by ``1 - decay_at(step)``."""
+        weight = 1.0 - self.decay_at(step)
         for name, tensor in model.state_dict().items():
             shadow = self.shadow[name]
             if shadow.is_floating_point():
-                shadow.lerp_(tensor.detach(), 1.0 - self.decay)
+                shadow.lerp_(tensor.detach(), weight)
             else:
                 shadow.copy_(tensor)
 

@@ -188,7 +188,7 @@ class Trainer:
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad_norm or math.inf)
         self.optimizer.step()
         if self.ema is not None:
-            self.ema.update(self.model)
+            self.ema.update(self.model, step=self.step)  # the decay warms up from the run's first step
         values = {name: total / cfg.grad_accum_steps for name, total in sums.items()}
         values["grad_norm"] = grad_norm.detach().float()
         return values

@@ -60,3 +60,20 @@ def test_shadow_is_a_copy_not_a_view_of_the_weights():
     with torch.no_grad():
         model[0].weight.zero_()
     assert ema.state_dict()["0.weight"].abs().sum() > 0
+
+
+def test_decay_warms_up_so_the_shadow_forgets_its_start():
+    """A short run's average must not stay near the weights it started from (random or pretrained)."""
+    ema = EMA(small_model(0), decay=0.999)
+    assert ema.decay_at(None) == 0.999
+    assert ema.decay_at(0) == pytest.approx(0.1)
+    assert ema.decay_at(1_200) == pytest.approx(1_201 / 1_210)
+    assert ema.decay_at(100_000) == 0.999
+    start = small_model(0)
+    trained = small_model(1)
+    ema = EMA(start, decay=0.999)
+    for step in range(1_200):
+        ema.update(trained, step=step)
+    share_of_start = (ema.state_dict()["0.weight"] - trained.state_dict()["0.weight"]).norm() / \
+        (start.state_dict()["0.weight"] - trained.state_dict()["0.weight"]).norm()
+    assert share_of_start < 1e-6  # without warm-up: 0.999 ** 1200 = 0.30

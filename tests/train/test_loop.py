@@ -51,6 +51,18 @@ def test_final_checkpoint_holds_the_trained_bare_model(toy, tmp_path):
     assert all(torch.equal(saved[name], tensor) for name, tensor in objective.state_dict().items())
 
 
+def test_the_ema_of_a_short_run_follows_the_trained_weights_not_the_start(toy, tmp_path):
+    """The Trainer warms the EMA decay up: after 8 steps at decay 0.999 the average keeps 1/10 * 2/11 * ... * 8/17
+    (4e-5) of the initial weights, not 0.999^8 = 99 %."""
+    initial = toy.MaskedVoxelObjective(0).state_dict()
+    result, trained = toy.train(tmp_path, toy.toy_config(max_steps=8, lr=1e-2, ema_decay=0.999))
+    ema = load_file(result.checkpoint / "ema.safetensors")
+    for name, weight in trained.state_dict().items():
+        if weight.is_floating_point() and not torch.equal(weight, initial[name]):
+            # nearer the trained weights than the start (without warm-up it would sit at the start)
+            assert (ema[name] - weight).norm() < 0.5 * (initial[name] - weight).norm()
+
+
 @pytest.mark.parametrize("options", [dict(), dict(grad_accum_steps=2, ema_decay=0.9)],
                          ids=["plain", "accumulation-and-ema"])
 def test_stopped_and_resumed_run_equals_the_uninterrupted_run_bitwise(toy, tmp_path, options):
