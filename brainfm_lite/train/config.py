@@ -34,7 +34,8 @@ class TrainConfig:
             AMX is slower than fp32, and the T4 only emulates bf16.
         cpu_bf16: allow "bf16" on a CPU with AMX-BF16 (Xeon Sapphire Rapids and later). Off by default: it speeds
             up convolution-heavy networks of some size and slows small ones (see `Profile.cpu_bf16`).
-        ema_decay: keep an exponential moving average of the weights with this decay per step (e.g. 0.999); None: off.
+        ema_decay: keep an exponential moving average of the weights with this decay per step (e.g. 0.999), warmed
+            up as min(decay, (1 + n) / (10 + n)) after step n (see `EMA`); None: off.
         log_every: write a metrics line every this many steps (and always at the last step).
         checkpoint_every: save a checkpoint every this many steps; None: only at the end.
         seed: seeds data order (with the epoch) and the random generators (with the process rank).
