@@ -127,7 +127,8 @@ def train_supervised_unet(profile, dataset, out_dir: str | Path, *, resume: bool
     config = TrainConfig(**{**dict(max_steps=steps, batch_size=profile.diffusion_batch_size, lr=profile.diffusion_lr,
                                    warmup_steps=steps // 10, min_lr_ratio=0.1, weight_decay=0.0,
                                    seed=profile.seed, device=profile.device, num_workers=SLICE_LOADER_WORKERS,
-                                   log_every=max(1, steps // 10)), **train_overrides})
+                                   log_every=max(1, steps // 10), checkpoint_every=max(1, steps // 5)),
+                                **train_overrides})
     result = Trainer(model, dataset, config, out_dir=out_dir).fit(resume=resume)
     metadata = {"objective": "supervised L1", "steps": result.step, "last_loss": result.last_loss,
                 "data": repr(dataset)}

@@ -46,7 +46,8 @@ def diffusion_config(profile) -> DiffusionConfig:
 
 
 def diffusion_train_config(profile, *, steps: int, lr: float, finetune: bool, **overrides) -> TrainConfig:
-    """Trainer settings of a prior run: cosine from scratch, constant rate when fine-tuning; EMA always on.
+    """Trainer settings of a prior run: cosine from scratch, constant rate when fine-tuning; EMA always on; a
+    checkpoint every fifth of the run, so an interrupted run resumes (``resume=True``) near where it stopped.
 
     Keyword overrides change any `TrainConfig` field (e.g. ``progress=False``).
     """
@@ -55,7 +56,8 @@ def diffusion_train_config(profile, *, steps: int, lr: float, finetune: bool, **
     settings = dict(max_steps=steps, batch_size=profile.diffusion_batch_size, lr=lr, weight_decay=0.0,
                     betas=(0.9, 0.999), ema_decay=profile.diffusion_ema_decay, precision="bf16",
                     cpu_bf16=profile.cpu_bf16, seed=profile.seed, num_workers=SLICE_LOADER_WORKERS,
-                    device=profile.device, log_every=max(1, steps // 10), **schedule)
+                    device=profile.device, log_every=max(1, steps // 10), checkpoint_every=max(1, steps // 5),
+                    **schedule)
     return TrainConfig(**{**settings, **overrides})
 
 

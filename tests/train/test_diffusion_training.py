@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 from brainfm_lite.config import load_profile
 from brainfm_lite.models.diffusion import DiffusionPrior
 from brainfm_lite.models.hub import from_pretrained
-from brainfm_lite.train.diffusion_training import finetune_sweep, new_prior, train_prior
+from brainfm_lite.train.diffusion_training import diffusion_train_config, finetune_sweep, new_prior, train_prior
 
 
 class Slices(torch.utils.data.Dataset):
@@ -79,3 +79,11 @@ def test_an_interrupted_fine_tuning_resumes_to_the_weights_of_an_uninterrupted_o
     again = train_prior(PROFILE, target, run, init=source, steps=2, lr=1e-3, progress=False, resume=True)
     assert len(forward_calls) == 1
     torch.testing.assert_close(from_pretrained(again).state_dict(), straight.state_dict())
+
+
+def test_a_prior_run_checkpoints_every_fifth_so_an_interruption_costs_at_most_a_fifth():
+    config = diffusion_train_config(PROFILE, steps=1_000, lr=1e-3, finetune=False)
+    assert config.checkpoint_every == 200
+    assert config.ema_decay == PROFILE.diffusion_ema_decay
+    sweep_run = diffusion_train_config(PROFILE, steps=1_000, lr=1e-3, finetune=True, checkpoint_every=50)
+    assert sweep_run.checkpoint_every == 50
