@@ -19,8 +19,8 @@ import time
 
 from torch.utils.data import DataLoader
 
-from brainfm_lite.data.asl_cohort import make_asl_cohort
-from brainfm_lite.data.datasets import CbfDataset
+from brainfm_lite.sim.asl.cohort import make_asl_cohort
+from brainfm_lite.datasets.cbf import CbfDataset
 
 
 def epoch_seconds(dataset: CbfDataset, batch_size: int) -> float:

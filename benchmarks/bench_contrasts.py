@@ -24,9 +24,9 @@ import time
 import numpy as np
 import torch
 
-from brainfm_lite.data.crop import crop_or_pad
-from brainfm_lite.data.qmri import Compartments, qmri_compartments, simulate_contrast
-from brainfm_lite.data.synth import make_cohort
+from brainfm_lite.preprocess.crop import crop_or_pad
+from brainfm_lite.sim.qmri import Compartments, qmri_compartments, simulate_contrast
+from brainfm_lite.sim.cohort import make_cohort
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.physics.sequences import sample_sequence
 

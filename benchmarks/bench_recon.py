@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from brainfm_lite.config import load_profile
-from brainfm_lite.data.recon_data import recon_datasets
+from brainfm_lite.datasets.recon_slices import recon_datasets
 from brainfm_lite.eval.recon import reconstruct
 from brainfm_lite.eval.recon_experiments import KSPACE_NOISE_STD, score_slices, simulate_test_acquisitions
 from brainfm_lite.models.diffusion import DiffusionConfig, DiffusionPrior

@@ -1,4 +1,4 @@
-"""Seconds per synthetic subject (`brainfm_lite.data.synth`) at 4 mm and 2 mm, and a cohort table's cost.
+"""Seconds per synthetic subject (`brainfm_lite.sim.cohort`) at 4 mm and 2 mm, and a cohort table's cost.
 
 The smoke profile builds tens of subjects at 4 mm inside a chapter's 60 s budget; colab and full build hundreds at
 2 mm. Loading the anatomy (once per spacing, cached) is timed apart from the subjects.
@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from brainfm_lite.data.anatomy import load_anatomy
-from brainfm_lite.data.synth import make_cohort
+from brainfm_lite.sim.anatomy import load_anatomy
+from brainfm_lite.sim.cohort import make_cohort
 
 
 def main(argv=None) -> None:

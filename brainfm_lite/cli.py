@@ -39,8 +39,8 @@ def _book(args) -> int:
 
 
 def _cohort(args) -> int:
-    from brainfm_lite.data.bids import write_bids
-    from brainfm_lite.data.synth import make_cohort
+    from brainfm_lite.sim.bids import write_bids
+    from brainfm_lite.sim.cohort import make_cohort
 
     cohort = make_cohort(args.n, seed=args.seed, spacing=args.spacing, n_sites=args.sites)
     print(f"wrote {write_bids(cohort, args.out)}")
@@ -49,7 +49,7 @@ def _cohort(args) -> int:
 
 def _preprocess(args) -> int:
     from brainfm_lite.data.io import load_volume, save_volume
-    from brainfm_lite.data.preprocess import preprocess
+    from brainfm_lite.preprocess.pipeline import preprocess
 
     register = None if args.register == "none" else args.register
     out = preprocess(load_volume(args.input), spacing=args.spacing, register=register)
@@ -58,7 +58,7 @@ def _preprocess(args) -> int:
 
 
 def _data(args) -> int:
-    from brainfm_lite.data.fetch_cli import main as data_main
+    from brainfm_lite.fetch.cli import main as data_main
 
     return data_main(args.rest)
 

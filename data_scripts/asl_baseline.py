@@ -21,7 +21,7 @@ import numpy as np
 
 from brainfm_lite.atomic import write_json
 from brainfm_lite.config import load_profile
-from brainfm_lite.data.asl_cohort import make_asl_cohort
+from brainfm_lite.sim.asl.cohort import make_asl_cohort
 from brainfm_lite.eval.baselines import asl_baseline_table
 
 ROOT = Path(__file__).resolve().parents[1]

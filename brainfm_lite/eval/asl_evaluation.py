@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from brainfm_lite.atomic import write_json
-from brainfm_lite.data.datasets import asl_cbf_dataset
+from brainfm_lite.datasets.cbf import asl_cbf_dataset
 from brainfm_lite.eval.baselines import asl_baseline_table
 from brainfm_lite.eval.probe import METRICS, MODES, TASKS, evaluate_encoder, summarise
 from brainfm_lite.eval.splits import site_splits

@@ -1,7 +1,7 @@
 """Linear baselines on regional mean CBF: what a deep model must beat, in-site and on unseen sites.
 
 Features are the grey-matter-weighted mean CBF of each region of two approximate MNI parcellations (lobes and
-arterial territories, :mod:`brainfm_lite.data.regions`) and the left-right asymmetry of each paired region.
+arterial territories, :mod:`brainfm_lite.preprocess.regions`) and the left-right asymmetry of each paired region.
 Diagnoses use a standardised logistic regression
 (balanced class weights), the quality target a standardised ridge regression. Scores:
 
@@ -17,7 +17,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from brainfm_lite.data.regions import regional_means
+from brainfm_lite.preprocess.regions import regional_means
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.splits import SiteSplit, site_splits
 
@@ -33,7 +33,7 @@ def regional_features(source, masks: dict | None = None, *, weights=None) -> tup
     ----------
     source : list of dict, or numpy.ndarray [N, X, Y, Z]
         Either per-subject records with a ``"regional_cbf"`` dict (from
-        :meth:`brainfm_lite.data.asl_cohort.AslCohort.records`), or the CBF maps themselves.
+        :meth:`brainfm_lite.sim.asl.cohort.AslCohort.records`), or the CBF maps themselves.
     masks : dict, optional
         Region name -> bool mask [X, Y, Z]; needed with maps, ignored with records.
     weights : numpy.ndarray [X, Y, Z], optional
@@ -129,7 +129,7 @@ def asl_baseline_table(cohort, *, seed: int = 0, n_folds: int = 3, records: list
     Parameters
     ----------
     cohort : AslCohort
-        From :func:`brainfm_lite.data.asl_cohort.make_asl_cohort`.
+        From :func:`brainfm_lite.sim.asl.cohort.make_asl_cohort`.
     seed : int
         Seed of the splits.
     n_folds : int

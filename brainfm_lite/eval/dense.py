@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from brainfm_lite.data.structural_dataset import StructuralDataset
-from brainfm_lite.data.synth import make_cohort
+from brainfm_lite.datasets.structural import StructuralDataset
+from brainfm_lite.sim.cohort import make_cohort
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.metrics import dice, hd95, psnr
 from brainfm_lite.eval.probe import label_subset
@@ -39,6 +39,7 @@ from brainfm_lite.eval.segmentation import (LESION_LABEL_MAP, TISSUE_LABEL_MAP, 
 from brainfm_lite.models.decoders import SegmentationModel
 from brainfm_lite.train.config import TrainConfig
 from brainfm_lite.train.loop import Trainer
+from brainfm_lite.sim.streams import Stream, stream_rng
 
 DENSE_TASKS = ("tissue", "lesion", "denoise")
 DENSE_FRACTIONS = (0.01, 0.1, 1.0)
@@ -118,7 +119,7 @@ def dense_split(sites, *, train_sites=(0,), test_fraction: float = 0.25, seed: i
     if candidates.size < 2:
         raise InputError(f"need at least 2 subjects at sites {tuple(train_sites)} to train and test; "
                          f"found {candidates.size}")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 53]))
+    rng = stream_rng(seed, Stream.DENSE_SPLIT)
     shuffled = rng.permutation(candidates)
     n_test = min(candidates.size - 1, max(1, int(round(test_fraction * candidates.size))))
     return DenseSplit(train=np.sort(shuffled[n_test:]), in_site=np.sort(shuffled[:n_test]),

@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from brainfm_lite.data.crop import crop_or_pad
-from brainfm_lite.data.intensity import zscore
-from brainfm_lite.data.qmri import subject_contrasts
+from brainfm_lite.preprocess.crop import crop_or_pad
+from brainfm_lite.preprocess.intensity import zscore
+from brainfm_lite.sim.qmri import subject_contrasts
 from brainfm_lite.errors import InputError
 
 

@@ -33,7 +33,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from brainfm_lite.data.structural_dataset import STRUCTURAL_TASKS
+from brainfm_lite.datasets.structural import STRUCTURAL_TASKS
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.baselines import CLASSIFICATION_TASKS, REGRESSION_TASKS, TEST_SETS
 from brainfm_lite.eval.metrics import auc, balanced_accuracy, mae, pearson_r
@@ -41,6 +41,7 @@ from brainfm_lite.eval.splits import SiteSplit, site_splits
 from brainfm_lite.models.heads import LinearHead, ProbeModel
 from brainfm_lite.train.config import TrainConfig
 from brainfm_lite.train.loop import Trainer
+from brainfm_lite.sim.streams import Stream, stream_rng
 
 TASKS = CLASSIFICATION_TASKS + REGRESSION_TASKS
 MODES = ("probe", "finetune")
@@ -110,7 +111,7 @@ def label_subset(train_indices, fraction: float, seed: int, stratify=None) -> np
                          f"{train_indices.shape}")
     if fraction == 1.0:
         return np.sort(train_indices)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 47]))
+    rng = stream_rng(seed, Stream.LABEL_SUBSET)
     kept = []
     for group in np.unique(groups):
         members = rng.permutation(train_indices[groups == group])

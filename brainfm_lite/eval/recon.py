@@ -36,7 +36,7 @@ from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.diffusion import DiffusionPrior
-from brainfm_lite.data.recon_data import to_channels, to_complex
+from brainfm_lite.datasets.recon_slices import to_channels, to_complex
 from brainfm_lite.physics.kspace import adjoint_op, forward_op
 
 SAMPLERS = ("ddpm", "ddim")

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from brainfm_lite.atomic import atomic_path, write_json
-from brainfm_lite.data.recon_data import recon_datasets, to_channels, to_complex
+from brainfm_lite.datasets.recon_slices import recon_datasets, to_channels, to_complex
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.metrics import nmse, psnr, ssim
 from brainfm_lite.eval.recon import reconstruct

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from brainfm_lite.errors import InputError
+from brainfm_lite.sim.streams import Stream, stream_rng
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def site_splits(sites, *, n_folds: int = 3, in_site_test_fraction: float = 0.25,
         raise InputError(f"n_folds must lie in [1, {unique.size}] (the number of sites); got {n_folds}")
     if not 0.0 < in_site_test_fraction < 1.0:
         raise InputError(f"in_site_test_fraction must lie in (0, 1); got {in_site_test_fraction}")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 31]))
+    rng = stream_rng(seed, Stream.SITE_FOLDS)
     groups = np.array_split(rng.permutation(unique), n_folds)
     if n_folds == 1:  # one fold: hold out a third of the sites (at least one)
         groups = [groups[0][: max(1, unique.size // 3)]]

@@ -1,7 +1,7 @@
 """A denoising diffusion prior over 2D complex MR images (Ho et al. 2020), on MONAI's ``DiffusionModelUNet``.
 
 An image is two channels, real and imaginary part: [B, 2, H, W], scaled so that magnitudes are about 1 (the
-`~brainfm_lite.data.recon_data` datasets do this). Training adds Gaussian noise at a random step t of a fixed
+`~brainfm_lite.datasets.recon_slices` datasets do this). Training adds Gaussian noise at a random step t of a fixed
 schedule, x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, and the U-Net learns to predict eps (MSE). The prior
 knows nothing about k-space: `brainfm_lite.eval.recon` combines it with the measurements while sampling.
 

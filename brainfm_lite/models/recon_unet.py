@@ -21,7 +21,7 @@ import torch
 from monai.networks.nets import BasicUNet
 from torch import nn
 
-from brainfm_lite.data.recon_data import to_channels, to_complex
+from brainfm_lite.datasets.recon_slices import to_channels, to_complex
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.hub import register_model
 from brainfm_lite.physics.kspace import cartesian_mask, coil_sensitivities, simulate_acquisition, zero_filled

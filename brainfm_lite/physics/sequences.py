@@ -69,7 +69,7 @@ class Sequence:
 
         One signal per voxel: the maps' values are taken to hold for all the water of the voxel. For a voxel
         that holds several tissues, sum their :meth:`readouts` instead and form the image with
-        :meth:`image_from_readouts` (``brainfm_lite.data.qmri.simulate_contrast`` does).
+        :meth:`image_from_readouts` (``brainfm_lite.sim.qmri.simulate_contrast`` does).
 
         Parameters
         ----------

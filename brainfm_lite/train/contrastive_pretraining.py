@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from brainfm_lite.data.seqinv_views import SeqInvPairs
-from brainfm_lite.data.simclr_views import ViewPairs
-from brainfm_lite.data.structural_dataset import StructuralDataset
-from brainfm_lite.data.synth import make_cohort
+from brainfm_lite.datasets.seqinv_views import SeqInvPairs
+from brainfm_lite.datasets.simclr_views import ViewPairs
+from brainfm_lite.datasets.structural import StructuralDataset
+from brainfm_lite.sim.cohort import make_cohort
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.encoders import EncoderConfig
 from brainfm_lite.models.hub import save_pretrained

@@ -77,7 +77,7 @@ def train_prior(profile, dataset, out_dir: str | Path, *, init: str | Path | Non
 
     Args:
         profile: a `Profile` (prior size, batch, EMA decay, seed, device).
-        dataset: slices with ``image`` [2, H, W] items (a `~brainfm_lite.data.recon_data.SliceDataset`).
+        dataset: slices with ``image`` [2, H, W] items (a `~brainfm_lite.datasets.recon_slices.SliceDataset`).
         out_dir: run folder (``metrics.jsonl``, ``checkpoints/``, and the saved prior in ``prior/``).
         init: a saved prior to start from (fine-tuning); None trains from scratch.
         steps: optimizer steps (default ``diffusion_finetune_steps`` with `init`, else ``diffusion_steps``).

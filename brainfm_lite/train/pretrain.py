@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from brainfm_lite.data.datasets import asl_cbf_dataset
+from brainfm_lite.datasets.cbf import asl_cbf_dataset
 from brainfm_lite.models.hub import save_pretrained
 from brainfm_lite.models.mae import MAE, MAEConfig
 from brainfm_lite.train.config import TrainConfig

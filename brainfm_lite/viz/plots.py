@@ -89,7 +89,7 @@ def plot_qmri_maps(maps: dict[str, np.ndarray], affine: np.ndarray, *, names=("p
     Parameters
     ----------
     maps : dict of str to ndarray [X, Y, Z]
-        For example :func:`brainfm_lite.data.qmri.qmri_maps`.
+        For example :func:`brainfm_lite.sim.qmri.qmri_maps`.
     affine : ndarray (4, 4)
         Voxel-to-world matrix of the maps' grid (orientation and aspect of the display).
     names : sequence of str

@@ -9,7 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from brainfm_lite.data.orientation import to_ras
+from brainfm_lite.preprocess.orientation import to_ras
 from brainfm_lite.data.volume import Volume
 
 AXES = {"sagittal": 0, "coronal": 1, "axial": 2}

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from brainfm_lite.data.asl_cohort import make_asl_cohort
-from brainfm_lite.data.datasets import CbfDataset
+from brainfm_lite.sim.asl.cohort import make_asl_cohort
+from brainfm_lite.datasets.cbf import CbfDataset
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.probe import (evaluate_encoder, extract_features, finetune, label_subset, linear_probe,
                                      summarise)

@@ -1,0 +1,14 @@
+"""The embedded synthetic cohort: anatomy from MNI152, sites, subjects, quantitative MRI maps and the contrasts
+simulated from them, BIDS writing; one table of random streams. ASL studies live in :mod:`brainfm_lite.sim.asl`."""
+
+from brainfm_lite.sim.anatomy import Anatomy, load_anatomy
+from brainfm_lite.sim.bids import write_bids
+from brainfm_lite.sim.cohort import Cohort, Subject, make_cohort, make_subject
+from brainfm_lite.sim.qmri import Compartments, qmri_maps, simulate_contrast, subject_contrasts
+from brainfm_lite.sim.sites import Site, make_sites
+from brainfm_lite.sim.streams import Stream, stream_rng
+
+__all__ = [
+    "Anatomy", "Cohort", "Compartments", "Site", "Stream", "Subject", "load_anatomy", "make_cohort", "make_sites",
+    "make_subject", "qmri_maps", "simulate_contrast", "stream_rng", "subject_contrasts", "write_bids",
+]

@@ -1,0 +1,11 @@
+"""The multi-study ASL cohort: study sites and protocols, perfusion patterns and diagnoses, the acquisition
+(kinetic model, artefacts, quantification) and the cohort of CBF maps with QEI."""
+
+from brainfm_lite.sim.asl.acquisition import Acquisition, acquire, quantify
+from brainfm_lite.sim.asl.cohort import AslCohort, AslSubject, make_asl_cohort, rescan, simulate_subject
+from brainfm_lite.sim.asl.sites import DIAGNOSES, AslSite, make_asl_sites, white_paper_site
+
+__all__ = [
+    "DIAGNOSES", "Acquisition", "AslCohort", "AslSite", "AslSubject", "acquire", "make_asl_cohort",
+    "make_asl_sites", "quantify", "rescan", "simulate_subject", "white_paper_site",
+]

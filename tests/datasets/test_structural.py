@@ -1,0 +1,55 @@
+"""Tests for brainfm_lite.datasets.structural: the cached T1 (+ qMRI maps) dataset of the embedded cohort."""
+
+import numpy as np
+import pytest
+import torch
+
+from brainfm_lite.datasets.structural import STRUCTURAL_TASKS, StructuralDataset
+from brainfm_lite.sim.cohort import make_cohort
+from brainfm_lite.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return make_cohort(3, seed=0, spacing=4.0, n_sites=2)
+
+
+def test_items_are_brain_zscored_t1_cubes_with_cohort_targets(cohort, tmp_path):
+    data = StructuralDataset(cohort, size=(32, 32, 32), cache_dir=tmp_path)
+    item = data[1]
+    assert item["image"].shape == (1, 32, 32, 32) and item["image"].dtype == torch.float32
+    brain = data.load(1)["brain"]
+    inside = item["image"][0].numpy()[brain]
+    assert abs(inside.mean()) < 1e-4 and inside.std() == pytest.approx(1.0, abs=1e-3)
+    subject = cohort[1]
+    assert item["targets"]["age"].item() == pytest.approx(subject.age, abs=1e-3)
+    assert item["targets"]["older"].item() == float(subject.age > 55.0)
+    assert item["targets"]["lesion"].item() == float(subject.lesion_mask.any())
+    assert set(item["targets"]) == set(STRUCTURAL_TASKS)
+    assert data.sites().tolist() == [0, 1, 0] and int(item["site"]) == 1
+
+
+def test_cache_returns_what_simulation_gives(cohort, tmp_path):
+    cached = StructuralDataset(cohort, size=(32, 32, 32), cache_dir=tmp_path)
+    assert cached.prepare() == 3 and cached.prepare() == 0  # second call finds everything cached
+    fresh = StructuralDataset(cohort, size=(32, 32, 32))
+    for name, value in fresh.load(2).items():
+        np.testing.assert_array_equal(cached.load(2)[name], value)
+    assert cached.targets()["age"].shape == (3,)
+
+
+def test_maps_are_the_subjects_qmri_on_the_cropped_grid(cohort):
+    arrays = StructuralDataset(cohort, size=(32, 32, 32)).load(0)
+    pd, r1 = arrays["maps"][0].astype(np.float32), arrays["maps"][1].astype(np.float32)
+    brain = arrays["brain"]
+    assert arrays["maps"].shape == (5, 32, 32, 32)
+    assert 0.6 < pd[brain].mean() < 1.0 and 0.3 < r1[brain].mean() < 1.5  # water fraction, 1/s at 3 T
+
+
+def test_bad_arguments_raise_input_error(cohort):
+    with pytest.raises(InputError):
+        StructuralDataset(cohort, size=(32, 32))
+    with pytest.raises(InputError):
+        StructuralDataset(cohort, indices=[5])
+    with pytest.raises(InputError):
+        StructuralDataset(cohort).prepare()
