@@ -11,11 +11,14 @@ STAMP   := $(VENV)/.brainfm-installed
 # on a GPU server, e.g. `make book PROFILE=full TORCH_SPEC="torch==2.13.0 --index-url ..."`).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: book test setup clean help
+.PHONY: book test test-fast lint check-install setup clean help
 
 help:
 	@echo "make book [PROFILE=smoke|colab|full] [CHAPTERS='01_data']  execute the chapters and render _build/html"
 	@echo "make test                                                   run the whole test suite (includes the book at smoke)"
+	@echo "make test-fast                                              the tests without the book (pytest -m 'not book')"
+	@echo "make lint                                                   ruff check (settings in pyproject.toml)"
+	@echo "make check-install                                          plain 'pip install .' in a fresh venv: every module imports"
 
 setup: $(STAMP)
 
@@ -30,6 +33,15 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not book"
+
+lint: $(STAMP)
+	$(PY) -m ruff check brainfm_lite tests benchmarks data_scripts
+
+check-install:
+	TORCH_SPEC="$(TORCH_SPEC)" PYTHON=$(PYTHON) .ci/check_install.sh
 
 clean:
 	rm -rf _build

@@ -1,6 +1,6 @@
 """How many random contrasts per second one subject's qMRI gives at 96^3, in numpy and in torch.
 
-Sequence-invariant pretraining (seed 002) simulates a new random contrast for every view it trains on, so the
+Sequence-invariant pretraining (Chalcroft et al.) simulates a new random contrast for every view it trains on, so the
 simulator must keep up with the model. This script builds one cohort subject on the 2 mm grid, crops or pads its
 tissue fractions to 96^3 around the brain, draws random sequences with ``sample_sequence`` and times
 ``simulate_contrast`` for both partial-volume models: the tissue compartments (one signal equation per tissue,
@@ -24,18 +24,18 @@ import time
 import numpy as np
 import torch
 
-from brainfm_lite.preprocess.crop import crop_or_pad
-from brainfm_lite.sim.qmri import Compartments, qmri_compartments, simulate_contrast
-from brainfm_lite.sim.cohort import make_cohort
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.physics.sequences import sample_sequence
+from brainfm_lite.preprocess.crop import crop_or_pad
+from brainfm_lite.sim.cohort import make_cohort
+from brainfm_lite.sim.qmri import Compartments, qmri_compartments, simulate_contrast
 
 GRID = (96, 96, 96)
 
 
 def subject_compartments(seed: int) -> Compartments:
     """Tissue compartments of one 2 mm cohort subject, its fractions cropped (or padded) to 96^3 around the brain."""
-    subject = make_cohort(1, seed=seed, spacing=2.0)[0]
+    subject = make_cohort(1, seed=seed, spacing_mm=2.0)[0]
     brain = subject.labels > 0
     fractions = {name: crop_or_pad(Volume(values, subject.affine), GRID, mask=brain).data
                  for name, values in subject.tissue.items()}

@@ -34,7 +34,8 @@ import monai
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from brainfm_lite.models.mae import MAE, MAE_PRESETS, MAEConfig
+from brainfm_lite.models.mae import MAE, MAEConfig
+from brainfm_lite.models.presets import MAE_PRESETS
 
 # Dense tensor-core peaks (no sparsity), TFLOPS, from the vendors' data sheets; the first matching name wins.
 PEAK_TFLOPS = (

@@ -29,18 +29,18 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     print(f"machine: {platform.platform(terse=True)}, {os.cpu_count()} CPUs, numpy {np.__version__}")
 
-    for spacing in (4.0, 2.0):
+    for spacing_mm in (4.0, 2.0):
         start = time.perf_counter()
-        anatomy = load_anatomy(spacing)
+        anatomy = load_anatomy(spacing_mm)
         load_s = time.perf_counter() - start
-        cohort = make_cohort(args.n + 1, seed=args.seed, spacing=spacing)
+        cohort = make_cohort(args.n + 1, seed=args.seed, spacing_mm=spacing_mm)
         cohort[0]  # first subject also builds the cached ventricle field
         times = []
         for k in range(1, args.n + 1):
             start = time.perf_counter()
             cohort[k]
             times.append(time.perf_counter() - start)
-        print(f"{spacing:.0f} mm grid {anatomy.shape}: anatomy load {load_s:.2f} s; "
+        print(f"{spacing_mm:.0f} mm grid {anatomy.shape}: anatomy load {load_s:.2f} s; "
               f"{np.mean(times):.3f} s per subject (min {np.min(times):.3f}, max {np.max(times):.3f}, "
               f"{args.n} subjects)")
 

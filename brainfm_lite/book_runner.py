@@ -45,7 +45,7 @@ class ChapterResult:
 
 @dataclass
 class BookRun:
-    profile: str
+    profile_name: str
     chapters: list[ChapterResult] = field(default_factory=list)
     html: Path | None = None
 
@@ -85,7 +85,7 @@ def _declares_parameter(notebook: Path, name: str) -> bool:
                and re.search(rf"^{name}\s*=", "".join(cell["source"]), flags=re.M) for cell in cells)
 
 
-def execute_chapter(notebook: Path, output: Path, *, profile: str, results_dir: Path,
+def execute_chapter(notebook: Path, output: Path, *, profile_name: str, results_dir: Path,
                     params_file: Path) -> ChapterResult:
     """Run one notebook with papermill at a profile; the executed copy goes to `output` (the source is untouched)."""
     import papermill
@@ -104,7 +104,7 @@ def execute_chapter(notebook: Path, output: Path, *, profile: str, results_dir: 
         papermill.execute_notebook(
             str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
             kernel_name="python3", progress_bar=False, request_save_on_cell_execute=False,
-            execution_timeout=CELL_TIMEOUT_S.get(profile),
+            execution_timeout=CELL_TIMEOUT_S.get(profile_name),
         )
     except papermill.PapermillExecutionError as err:
         error = f"{err.ename}: {err.evalue} (cell {err.exec_count})"
@@ -113,7 +113,7 @@ def execute_chapter(notebook: Path, output: Path, *, profile: str, results_dir: 
     wall = time.perf_counter() - start
     result = ChapterResult(notebook.stem, error is None, round(wall, 1), output, error)
     _finish_record(results_dir / f"{notebook.stem}.json", result)
-    _insert_provenance_note(output, results_dir / f"{notebook.stem}.json", profile)
+    _insert_provenance_note(output, results_dir / f"{notebook.stem}.json", profile_name)
     return result
 
 
@@ -128,7 +128,7 @@ def _finish_record(path: Path, result: ChapterResult) -> None:
     write_json(path, record)
 
 
-def _insert_provenance_note(executed: Path, record_path: Path, profile: str) -> None:
+def _insert_provenance_note(executed: Path, record_path: Path, profile_name: str) -> None:
     """Put a 'how this page was produced' note right under the chapter title of the executed copy."""
     import nbformat
 
@@ -139,11 +139,11 @@ def _insert_provenance_note(executed: Path, record_path: Path, profile: str) -> 
     versions = env.get("versions", {})
     note = (
         ":::{admonition} How this page was produced\n:class: note\n"
-        f"Executed at the **{profile}** profile on **{env.get('device_name', 'unknown device')}** "
+        f"Executed at the **{profile_name}** profile on **{env.get('device_name', 'unknown device')}** "
         f"in **{record.get('wall_time_s', '?')} s** on {env.get('date_utc', '?')} UTC "
         f"(commit `{env.get('git_commit') or 'unknown'}`; brainfm-lite {versions.get('brainfm-lite')}, "
         f"torch {versions.get('torch')}, monai {versions.get('monai')}). "
-        f"Its numbers are in `results/{profile}/{record_path.name}`.\n:::"
+        f"Its numbers are in `results/{profile_name}/{record_path.name}`.\n:::"
     )
     nb = nbformat.read(executed, as_version=4)
     cell = nbformat.v4.new_markdown_cell(note)
@@ -171,32 +171,33 @@ def render_html(stage: Path, output_root: Path, *, warnings_as_errors: bool = Fa
         command += ["-W", "-n", "--keep-going"]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise BrainFMError(f"jupyter-book build failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        raise BrainFMError(f"jupyter-book build failed ({done.returncode}):\n"
+                           f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
     return output_root / "_build" / "html"
 
 
-def run_book(root: Path, *, profile: str = "smoke", chapters: list[str] | None = None, build_dir: Path | None = None,
-             render: bool = True, warnings_as_errors: bool = False, store_reference: bool = False,
-             log=print) -> BookRun:
-    """Execute the chosen chapters (default: all) at `profile`, then render HTML into `<build_dir>/html`.
+def run_book(root: Path, *, profile_name: str = "smoke", chapters: list[str] | None = None,
+             build_dir: Path | None = None, render: bool = True, warnings_as_errors: bool = False,
+             store_reference: bool = False, log=print) -> BookRun:
+    """Execute the chosen chapters (default: all) at profile `profile_name`, then render HTML into `<build_dir>/html`.
 
     Args:
         root: the repository root (holds `_toc.yml`, `_config.yml`, `book/`).
-        profile: smoke, colab or full (papermill parameters from `book/params/<profile>.yaml`).
+        profile_name: smoke, colab or full (papermill parameters from `book/params/<profile_name>.yaml`).
         chapters: notebook stems to execute (e.g. ["01_data"]); others are left out of the render.
         build_dir: output folder named `_build` (default `<root>/_build`); HTML lands in `<build_dir>/html`.
-        store_reference: copy each chapter's metrics JSON to `book/results/<profile>/` (for full-profile runs).
+        store_reference: copy each chapter's metrics JSON to `book/results/<profile_name>/` (for full-profile runs).
     """
-    if profile not in PROFILES:
-        raise InputError(f"unknown profile '{profile}': choose one of {', '.join(PROFILES)}")
+    if profile_name not in PROFILES:
+        raise InputError(f"unknown profile '{profile_name}': choose one of {', '.join(PROFILES)}")
     root = Path(root).resolve()
     build_dir = Path(build_dir).resolve() if build_dir else root / "_build"
     if build_dir.name != "_build":
         # Jupyter Book always writes to <path-output>/_build/html; keep one layout everywhere.
         raise InputError(f"{build_dir}: the build folder must be named '_build'")
     stage = build_dir / "stage"
-    results_dir = build_dir / "results" / profile
-    params_file = root / "book" / "params" / f"{profile}.yaml"
+    results_dir = build_dir / "results" / profile_name
+    params_file = root / "book" / "params" / f"{profile_name}.yaml"
     notebooks = chapter_notebooks(root)
     if chapters:
         unknown = set(chapters) - {nb.stem for nb in notebooks}
@@ -205,16 +206,16 @@ def run_book(root: Path, *, profile: str = "smoke", chapters: list[str] | None =
         notebooks = [nb for nb in notebooks if nb.stem in chapters]
 
     stage_book(root, stage)
-    run = BookRun(profile)
+    run = BookRun(profile_name)
     for notebook in notebooks:
-        log(f"[{profile}] executing {notebook.relative_to(root)} ...")
-        result = execute_chapter(notebook, stage / notebook.relative_to(root), profile=profile,
+        log(f"[{profile_name}] executing {notebook.relative_to(root)} ...")
+        result = execute_chapter(notebook, stage / notebook.relative_to(root), profile_name=profile_name,
                                  results_dir=results_dir, params_file=params_file)
-        log(f"[{profile}]   {'ok' if result.ok else 'FAILED'} in {result.wall_time_s} s"
+        log(f"[{profile_name}]   {'ok' if result.ok else 'FAILED'} in {result.wall_time_s} s"
             + (f": {result.error}" if result.error else ""))
         run.chapters.append(result)
         if store_reference and result.ok:
-            reference = root / "book" / "results" / profile / f"{notebook.stem}.json"
+            reference = root / "book" / "results" / profile_name / f"{notebook.stem}.json"
             reference.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(results_dir / f"{notebook.stem}.json", reference)
     if render and run.ok:

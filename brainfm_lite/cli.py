@@ -1,11 +1,11 @@
 """`brainfm` command line; subcommands mirror the book's chapters.
 
     brainfm book --profile smoke [--chapters 01_data ...] [--no-render] [--strict] [--store-reference]
-    brainfm cohort --n 12 --spacing 4 --seed 0 --out DIR        # write the embedded cohort as BIDS-like NIfTI
-    brainfm preprocess IN.nii.gz OUT.nii.gz [--spacing 2] [--register rigid|affine|none]
+    brainfm cohort --n 12 --spacing-mm 4 --seed 0 --out DIR     # write the embedded cohort as BIDS-like NIfTI
+    brainfm preprocess IN.nii.gz OUT.nii.gz [--spacing-mm 2] [--register rigid|affine|none]
     brainfm data list | info NAME | fetch NAME [--allow-unpinned] [--data-dir D] | prepare-fastmri SRC
     brainfm pretrain mae --profile smoke [--out DIR] [--resume] [--set n_asl_subjects=50 ...]
-    brainfm pretrain simclr|seqinv --profile smoke [--variant seqinv|seqaug|baseline] [--out DIR] [--resume]
+    brainfm pretrain simclr|seqinv|mae_structural --profile smoke [--variant seqinv|seqaug|baseline] [--resume]
     brainfm evaluate asl --encoder DIR --profile smoke [--out FILE] [--modes probe finetune] [--tasks ...]
     brainfm evaluate structural --profile colab [--out DIR] [--methods scratch simclr seqinv ...]   # the comparison
     brainfm evaluate recon --profile colab [--out DIR] [--jobs N]    # diffusion reconstruction, chapter 8
@@ -28,7 +28,7 @@ def _book(args) -> int:
     if root is None:
         print("brainfm book: run it inside a brainfm-lite checkout (or pass --root)", file=sys.stderr)
         return 2
-    run = run_book(root, profile=args.profile, chapters=args.chapters, build_dir=args.build_dir,
+    run = run_book(root, profile_name=args.profile_name, chapters=args.chapters, build_dir=args.build_dir,
                    render=not args.no_render, warnings_as_errors=args.strict, store_reference=args.store_reference)
     for chapter in run.chapters:
         status = "ok" if chapter.ok else f"FAILED ({chapter.error}); see {chapter.executed}"
@@ -42,7 +42,7 @@ def _cohort(args) -> int:
     from brainfm_lite.sim.bids import write_bids
     from brainfm_lite.sim.cohort import make_cohort
 
-    cohort = make_cohort(args.n, seed=args.seed, spacing=args.spacing, n_sites=args.sites)
+    cohort = make_cohort(args.n, seed=args.seed, spacing_mm=args.spacing_mm, n_sites=args.sites)
     print(f"wrote {write_bids(cohort, args.out)}")
     return 0
 
@@ -52,7 +52,7 @@ def _preprocess(args) -> int:
     from brainfm_lite.preprocess.pipeline import preprocess
 
     register = None if args.register == "none" else args.register
-    out = preprocess(load_volume(args.input), spacing=args.spacing, register=register)
+    out = preprocess(load_volume(args.input), spacing_mm=args.spacing_mm, register=register)
     print(f"wrote {save_volume(out, args.output)}")
     return 0
 
@@ -76,27 +76,29 @@ def _profile(args):
         if not sep:
             raise InputError(f"--set takes KEY=VALUE; got {item!r}")
         overrides[key] = yaml.safe_load(value)
-    return load_profile(args.profile, **overrides)
+    return load_profile(args.profile_name, **overrides)
 
 
 def _pretrain(args) -> int:
-    from brainfm_lite.train.contrastive_pretraining import pretrain_seqinv, pretrain_simclr
-    from brainfm_lite.train.pretrain import pretrain_mae
+    # The methods are checked here, not by argparse choices: reading PRETRAINERS imports torch (seconds), which
+    # every other command would then pay for.
+    from brainfm_lite.errors import InputError
+    from brainfm_lite.train.pretrain import PRETRAINERS
 
-    name = args.variant if args.objective == "seqinv" else args.objective
-    out = Path(args.out or f"runs/pretrain_{name}_{_profile_label(args)}")
+    if args.objective not in PRETRAINERS:
+        raise InputError(f"unknown pretraining method {args.objective!r}: choose one of {', '.join(PRETRAINERS)}")
     options = dict(resume=args.resume, n_jobs=args.jobs)
     if args.objective == "seqinv":
-        encoder = pretrain_seqinv(_profile(args), out, variant=args.variant, **options)
-    else:
-        encoder = {"mae": pretrain_mae, "simclr": pretrain_simclr}[args.objective](_profile(args), out, **options)
-    print(f"wrote {encoder}")
+        options["variant"] = args.variant
+    name = options.get("variant", args.objective)
+    out = Path(args.out or f"runs/pretrain_{name}_{_profile_label(args)}")
+    print(f"wrote {PRETRAINERS[args.objective](_profile(args), out, **options)}")
     return 0
 
 
 def _evaluate(args) -> int:
-    from brainfm_lite.eval.asl_evaluation import evaluate_asl
     from brainfm_lite.errors import InputError
+    from brainfm_lite.eval.asl_evaluation import evaluate_asl
 
     if args.benchmark == "structural":
         return _compare(args)
@@ -132,11 +134,11 @@ def _recon(args) -> int:
 
 def _profile_label(args) -> str:
     """The profile's name for default run folders: "colab" for --profile colab, the file stem for a YAML path."""
-    return Path(args.profile).stem
+    return Path(args.profile_name).stem
 
 
 def _add_profile_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default="smoke", help="smoke, colab, full or a YAML path")
+    parser.add_argument("--profile", dest="profile_name", default="smoke", help="smoke, colab, full or a YAML path")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a profile value, e.g. --set mae_steps=100 (repeatable)")
 
@@ -146,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     book = sub.add_parser("book", help="execute chapters at a profile and render the HTML book")
-    book.add_argument("--profile", default="smoke", choices=("smoke", "colab", "full"))
+    book.add_argument("--profile", dest="profile_name", default="smoke", choices=("smoke", "colab", "full"))
     book.add_argument("--chapters", nargs="*", help="notebook stems, e.g. 01_data (default: all)")
     book.add_argument("--root", help="repository root (default: found from the working directory)")
     book.add_argument("--build-dir", help="output folder named _build (default: <root>/_build)")
@@ -159,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     cohort = sub.add_parser("cohort", help="write the embedded synthetic cohort as BIDS-like NIfTI")
     cohort.add_argument("--n", type=int, default=12)
     cohort.add_argument("--seed", type=int, default=0)
-    cohort.add_argument("--spacing", type=float, default=4.0, help="mm")
+    cohort.add_argument("--spacing-mm", type=float, default=4.0, help="voxel size, mm (a whole number)")
     cohort.add_argument("--sites", type=int, default=3)
     cohort.add_argument("--out", required=True)
     cohort.set_defaults(func=_cohort)
@@ -167,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     prep = sub.add_parser("preprocess", help="RAS, bias field, registration to MNI, mask, normalise one volume")
     prep.add_argument("input")
     prep.add_argument("output")
-    prep.add_argument("--spacing", type=float, default=2.0, help="mm")
+    prep.add_argument("--spacing-mm", type=float, default=2.0, help="output voxel size, mm")
     prep.add_argument("--register", default="rigid", choices=("rigid", "affine", "none"))
     prep.set_defaults(func=_preprocess)
 
@@ -177,8 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(func=_data)
 
     pretrain = sub.add_parser("pretrain", help="pretrain an encoder: mae (masked autoencoder on ASL CBF maps), "
-                              "simclr (structural T1), seqinv (contrasts simulated from qMRI maps)")
-    pretrain.add_argument("objective", choices=("mae", "simclr", "seqinv"))
+                              "simclr (structural T1), seqinv (contrasts simulated from qMRI maps), mae_structural "
+                              "(masked autoencoder on structural T1)")
+    pretrain.add_argument("objective", metavar="METHOD",
+                          help="a pretraining method of brainfm_lite.train.pretrain.PRETRAINERS: mae, simclr, seqinv, "
+                          "mae_structural")
     pretrain.add_argument("--variant", default="seqinv", choices=("seqinv", "seqaug", "baseline"),
                           help="seqinv only: two random contrasts, one random contrast twice, or MPRAGE twice")
     _add_profile_options(pretrain)

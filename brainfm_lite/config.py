@@ -41,8 +41,8 @@ class Profile:
         cpu_bf16: let training runs that ask for bf16 autocast use it on a CPU with AMX-BF16 too. It pays for
             convolution-heavy networks of some size (the diffusion prior at 64-128^2: 2.7x faster on 2 cores) and
             costs for small ones (a tiny ViT: 1.6x slower), so the book's profiles leave it off.
-        image_size: edge, in voxels, of the cube CBF maps are cropped or padded to for the networks (a multiple
-            of the ViT patch, 16).
+        cbf_image_size: edge, in voxels, of the cube CBF maps are cropped or padded to for the MAE networks
+            (a multiple of the ViT patch, 16; chapters 4-5).
         mae_preset: size of the masked autoencoder ("tiny", "small", "base"; see ``MAE_PRESETS``).
         mae_steps: optimizer steps of MAE pretraining.
         mae_batch_size: samples per step of MAE pretraining and of fine-tuning.
@@ -53,7 +53,7 @@ class Profile:
         recon_spacing_mm: grid spacing of the cohort the 2D reconstruction slices come from, mm (chapter 8).
         recon_image_size: edge, in pixels, of the square axial slices for reconstruction (a multiple of 16).
         recon_source_subjects: subjects whose T1w, T2w and PDw slices pretrain the diffusion prior.
-        recon_target_subjects: subjects whose FLAIR slices fine-tune it (the seed's 20).
+        recon_target_subjects: subjects whose FLAIR slices fine-tune it (the stroke DPM paper's 20).
         recon_many_subjects: other subjects' FLAIR slices, the upper reference's training set.
         recon_test_subjects: FLAIR test subjects, all from a site no training group saw.
         recon_slices_per_subject: axial slices taken from the central part of each subject's brain.
@@ -66,7 +66,7 @@ class Profile:
         diffusion_lr: peak learning rate of training from scratch.
         diffusion_ema_decay: decay of the weight average the priors are saved, fine-tuned and sampled with.
         diffusion_finetune_steps: optimizer steps of fine-tuning the pretrained prior on the target subjects.
-        diffusion_finetune_lr: its constant learning rate (reduced, as in seed 003).
+        diffusion_finetune_lr: its constant learning rate (reduced, as in the stroke DPM paper).
         diffusion_sweep_lrs: fine-tuning learning rates of the rate x duration sweep.
         diffusion_sweep_steps: fine-tuning durations (optimizer steps) of the sweep.
         ddim_steps: DDIM sampling steps of every diffusion reconstruction in the experiments.
@@ -84,7 +84,7 @@ class Profile:
         contrastive_image_size: edge, in voxels, of the cube structural T1 images are cropped or padded to for
             contrastive pretraining and the structural tasks (a multiple of the encoder preset's patch; chapters 6-7).
         contrastive_encoder: ViT preset shared by every method of the comparison ("tiny", "small", "base"; see
-            ``train.contrastive_pretraining.CONTRASTIVE_ENCODERS``).
+            ``models.presets.ENCODER_PRESETS``).
         contrastive_steps: optimizer steps of SimCLR and sequence-invariant pretraining.
         contrastive_batch_size: pairs of views per step (the negatives of NT-Xent: 2 x batch - 2 per view).
         contrastive_lr: peak learning rate of contrastive pretraining.
@@ -102,7 +102,7 @@ class Profile:
     register: str
     num_workers: int
     cpu_bf16: bool
-    image_size: int
+    cbf_image_size: int
     mae_preset: str
     mae_steps: int
     mae_batch_size: int

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 import subprocess
 import time
@@ -84,11 +83,11 @@ def environment(device: torch.device | None = None) -> dict:
     }
 
 
-def default_results_dir(profile: str) -> Path:
-    """`_build/results/<profile>` in a checkout, else `./brainfm_results/<profile>`."""
+def default_results_dir(profile_name: str) -> Path:
+    """`_build/results/<profile_name>` in a checkout, else `./brainfm_results/<profile_name>`."""
     root = repo_root()
     base = root / "_build" / "results" if root else Path.cwd() / "brainfm_results"
-    return base / profile
+    return base / profile_name
 
 
 class ChapterRun:

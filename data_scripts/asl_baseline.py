@@ -21,8 +21,8 @@ import numpy as np
 
 from brainfm_lite.atomic import write_json
 from brainfm_lite.config import load_profile
-from brainfm_lite.sim.asl.cohort import make_asl_cohort
 from brainfm_lite.eval.baselines import asl_baseline_table
+from brainfm_lite.sim.asl.cohort import make_asl_cohort
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_profile(args.profile, **overrides)
     output = args.output or ROOT / "_build" / "asl_baseline" / f"{cfg.name}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
-    cohort = make_asl_cohort(cfg.n_asl_subjects, cfg.n_asl_sites, seed=cfg.seed, spacing=cfg.spacing_mm)
+    cohort = make_asl_cohort(cfg.n_asl_subjects, cfg.n_asl_sites, seed=cfg.seed, spacing_mm=cfg.spacing_mm)
     jobs = os.cpu_count() if args.jobs == -1 else args.jobs
     print(f"simulating {len(cohort)} ASL maps from {len(cohort.sites)} sites at {cfg.spacing_mm} mm "
           f"with {jobs} process(es) ...", flush=True)

@@ -5,6 +5,7 @@ The full execution + strict build runs once per session (module fixture) and sev
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def test_notebook_is_committed_clean_with_one_parameters_cell(notebook):
     assert all(not c.outputs and c.execution_count is None for c in code), "notebook has outputs"
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
-    assert "profile" in tagged[0].source and "results_dir" in tagged[0].source
+    assert re.search(r"^profile_name = ", tagged[0].source, re.M) and "results_dir" in tagged[0].source
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
@@ -48,7 +49,34 @@ def test_notebook_opens_the_same_way(notebook):
 
 def test_profiles_parameter_files_exist():
     for profile in ("smoke", "colab", "full"):
-        assert yaml.safe_load((ROOT / "book" / "params" / f"{profile}.yaml").read_text())["profile"] == profile
+        assert yaml.safe_load((ROOT / "book" / "params" / f"{profile}.yaml").read_text())["profile_name"] == profile
+
+
+def _cells(notebook: Path) -> list:
+    return nbformat.read(notebook, as_version=4).cells
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_chapter_repeats_a_code_cell_or_a_heading(notebook):
+    """A pasted-twice section shows up as the same code (more than a line or two) or the same heading again."""
+    code = [c.source.strip() for c in _cells(notebook)
+            if c.cell_type == "code" and len(c.source.strip().splitlines()) > 2]
+    repeated_code = sorted({s.splitlines()[0] for s in code if code.count(s) > 1})
+    assert not repeated_code, f"code cells repeated (first lines): {repeated_code}"
+    headings = [line.strip() for c in _cells(notebook) if c.cell_type == "markdown"
+                for line in c.source.splitlines() if re.match(r"#{1,6} ", line)]
+    repeated_headings = sorted({h for h in headings if headings.count(h) > 1})
+    assert not repeated_headings, f"headings repeated: {repeated_headings}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapters_import_the_package_from_its_subpackages(notebook):
+    """Notebooks import names from a subpackage's __init__ (brainfm_lite.eval, not brainfm_lite.eval.metrics), so
+    that moving a function between modules never touches a chapter."""
+    imports = re.findall(r"^from (brainfm_lite[\w.]*) import", "\n".join(c.source for c in _cells(notebook)), re.M)
+    allowed = {"brainfm_lite.sim.asl", "brainfm_lite.config", "brainfm_lite.provenance"}
+    deep = sorted({m for m in imports if m.count(".") > 1 and m not in allowed})
+    assert not deep, f"import these from their subpackage instead: {deep}"
 
 
 def _tree_digest(folder: Path) -> str:
@@ -64,7 +92,7 @@ def smoke_book(tmp_path_factory):
     """Execute every chapter at smoke and build the HTML with warnings as errors (once for this module)."""
     build = tmp_path_factory.mktemp("book") / "_build"
     before = _tree_digest(ROOT / "book")
-    run = run_book(ROOT, profile="smoke", build_dir=build, warnings_as_errors=True)
+    run = run_book(ROOT, profile_name="smoke", build_dir=build, warnings_as_errors=True)
     return run, build, before
 
 
@@ -111,8 +139,8 @@ def _mini_book(tmp_path: Path, code: str, extra_parameters: str = "") -> Path:
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/01_mini\n")
     (root / "book" / "intro.md").write_text("# Mini\n")
     (root / "book" / "references.bib").write_text("")
-    (root / "book" / "params" / "smoke.yaml").write_text("profile: smoke\noverrides: {}\n")
-    params = nbformat.v4.new_code_cell("profile = 'x'\noverrides = {}\nresults_dir = None\n" + extra_parameters)
+    (root / "book" / "params" / "smoke.yaml").write_text("profile_name: smoke\noverrides: {}\n")
+    params = nbformat.v4.new_code_cell("profile_name = 'x'\noverrides = {}\nresults_dir = None\n" + extra_parameters)
     params.metadata["tags"] = ["parameters"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Mini chapter"), params,
                                          nbformat.v4.new_code_cell(code)])
@@ -123,7 +151,7 @@ def _mini_book(tmp_path: Path, code: str, extra_parameters: str = "") -> Path:
 
 def test_a_failing_chapter_is_reported_not_rendered(tmp_path):
     root = _mini_book(tmp_path, "raise RuntimeError('boom in chapter')")
-    run = run_book(root, profile="smoke", build_dir=tmp_path / "_build", log=lambda *_: None)
+    run = run_book(root, profile_name="smoke", build_dir=tmp_path / "_build", log=lambda *_: None)
     assert not run.ok and run.html is None
     assert "boom in chapter" in run.chapters[0].error
     record = json.loads((tmp_path / "_build" / "results" / "smoke" / "01_mini.json").read_text())
@@ -136,7 +164,7 @@ def test_a_hung_cell_fails_the_chapter_instead_of_blocking(tmp_path, monkeypatch
 
     monkeypatch.setitem(runner.CELL_TIMEOUT_S, "smoke", 2)
     root = _mini_book(tmp_path, "import time\ntime.sleep(30)")
-    run = run_book(root, profile="smoke", build_dir=tmp_path / "_build", log=lambda *_: None)
+    run = run_book(root, profile_name="smoke", build_dir=tmp_path / "_build", log=lambda *_: None)
     assert not run.ok and "Timeout" in run.chapters[0].error
     assert run.chapters[0].wall_time_s < 25
 
@@ -144,5 +172,5 @@ def test_a_hung_cell_fails_the_chapter_instead_of_blocking(tmp_path, monkeypatch
 def test_the_book_build_turns_widgets_off_in_chapters_that_offer_them(tmp_path):
     """A static page cannot drive sliders; a chapter with an `interactive` parameter gets False from the build."""
     root = _mini_book(tmp_path, "assert interactive is False, interactive", extra_parameters="interactive = True")
-    run = run_book(root, profile="smoke", build_dir=tmp_path / "_build", render=False, log=lambda *_: None)
+    run = run_book(root, profile_name="smoke", build_dir=tmp_path / "_build", render=False, log=lambda *_: None)
     assert run.ok, run.chapters[0].error

@@ -8,7 +8,7 @@ import pytest
 from brainfm_lite.cli import main
 from brainfm_lite.models.hub import from_pretrained
 
-TINY = ["--set", "n_asl_subjects=9", "--set", "n_asl_sites=3", "--set", "image_size=32", "--set", "mae_steps=2",
+TINY = ["--set", "n_asl_subjects=9", "--set", "n_asl_sites=3", "--set", "cbf_image_size=32", "--set", "mae_steps=2",
         "--set", "mae_batch_size=2", "--set", "finetune_steps=2", "--set", "device=cpu"]
 
 
@@ -50,16 +50,25 @@ def test_bad_profile_overrides_are_reported(tmp_path, capsys, bad, message):
     assert message in capsys.readouterr().err
 
 
-def test_mae_model_initialisation_is_fixed_by_the_profile_seed():
-    import torch
+def test_pretrain_runs_exactly_the_methods_of_pretrainers(tmp_path, monkeypatch, capsys):
+    from brainfm_lite.train.pretrain import PRETRAINERS
 
-    from brainfm_lite.config import load_profile
-    from brainfm_lite.train.pretrain import mae_model
+    calls = []
+    for name in list(PRETRAINERS):
+        monkeypatch.setitem(PRETRAINERS, name, lambda profile, out, **options: calls.append((out.name, options)))
+    for name in PRETRAINERS:
+        assert main(["pretrain", name, "--out", str(tmp_path / name), "--variant", "seqaug"]) == 0
+    assert [name for name, _ in calls] == list(PRETRAINERS)
+    assert all(("variant" in options) == (name == "seqinv") for name, options in calls)  # only seqinv has variants
 
-    first, second = mae_model(load_profile("smoke")), mae_model(load_profile("smoke"))
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
-    other = mae_model(load_profile("smoke", seed=1))
-    assert not all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), other.state_dict().values()))
+    capsys.readouterr()
+    assert main(["pretrain", "byol", "--out", str(tmp_path / "byol")]) == 2
+    error = capsys.readouterr().err
+    assert "byol" in error and all(name in error for name in PRETRAINERS)
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--help"])
+    usage = capsys.readouterr().out
+    assert all(name in usage for name in PRETRAINERS)
 
 
 def test_pretrain_seqaug_writes_its_encoder_in_its_own_run_folder(tmp_path, monkeypatch, capsys):

@@ -33,8 +33,8 @@ def test_profiles_grow_from_smoke_to_full():
 @pytest.mark.parametrize("name", PROFILES)
 def test_book_params_file_names_the_profile_and_valid_overrides(name):
     params = yaml.safe_load((ROOT / "book" / "params" / f"{name}.yaml").read_text())
-    assert params["profile"] == name
-    load_profile(params["profile"], **params.get("overrides", {}))  # overrides must be profile keys
+    assert params["profile_name"] == name
+    load_profile(params["profile_name"], **params.get("overrides", {}))  # overrides must be profile keys
 
 
 def test_overrides_apply_and_unknown_keys_are_refused():

@@ -2,11 +2,11 @@
 
 import json
 
+import pytest
+
 from brainfm_lite.atomic import atomic_path, write_json
 from brainfm_lite.config import load_profile
 from brainfm_lite.provenance import ChapterRun, environment
-
-import pytest
 
 
 def test_environment_names_versions_device_and_date():

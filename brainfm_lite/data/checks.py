@@ -19,11 +19,11 @@ def require_3d(volume: Volume, step: str) -> None:
         raise InputError(f"{step} needs a 3D volume [X, Y, Z]; {describe(volume)} has shape {volume.shape}")
 
 
-def as_spacing(spacing, volume: Volume) -> np.ndarray:
-    """`spacing` (one number or three, mm) as a float array of 3 positive values."""
-    problem = InputError(f"spacing must be one positive number or three (mm); got {spacing!r} for {describe(volume)}")
+def as_spacing(spacing_mm, volume: Volume) -> np.ndarray:
+    """`spacing_mm` (one number or three, mm) as a float array of 3 positive values."""
+    problem = InputError(f"spacing_mm must be one positive number or three; got {spacing_mm!r} for {describe(volume)}")
     try:
-        values = np.asarray(spacing, dtype=np.float64)
+        values = np.asarray(spacing_mm, dtype=np.float64)
     except (TypeError, ValueError):
         raise problem from None
     if values.ndim == 0:

@@ -6,7 +6,7 @@ half-written image behind. Every problem raises `InputError` with the file's pat
 
 Example:
     >>> volume = load_volume("sub-01_T1w.nii.gz")           # doctest: +SKIP
-    >>> volume.shape, volume.spacing                          # doctest: +SKIP
+    >>> volume.shape, volume.spacing_mm                       # doctest: +SKIP
     ((176, 256, 256), (1.0, 1.0, 1.0))
     >>> save_volume(volume.with_data(volume.data * 2), "scaled.nii.gz")  # doctest: +SKIP
 """
@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import os
-import secrets
 import zlib
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from nibabel.filebasedimages import ImageFileError
 from nibabel.openers import Opener
 from nibabel.spatialimages import HeaderDataError
 
+from brainfm_lite.atomic import atomic_path
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
 
@@ -120,7 +120,7 @@ def save_volume(volume: Volume, path: str | os.PathLike) -> Path:
             write. Nothing is written at ``path`` in any of these cases.
     """
     path = Path(path).expanduser()
-    suffix = _nifti_suffix(path)
+    _nifti_suffix(path)  # refuses a name that is not .nii or .nii.gz
     if not path.parent.is_dir():
         raise InputError(f"{path}: directory {path.parent} does not exist")
     if path.is_dir():
@@ -139,17 +139,11 @@ def save_volume(volume: Volume, path: str | os.PathLike) -> Path:
     image.set_sform(volume.affine, code=1)
     image.header.set_xyzt_units("mm", "sec")
 
-    # Same directory, so that os.replace is a rename on one file system; same suffix, so nibabel picks the format.
-    stem = path.name[: -len(suffix)]
-    temporary = path.with_name(f".{stem}.tmp-{secrets.token_hex(4)}{suffix}")
     try:
-        nib.save(image, temporary)
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:  # keeps the .nii/.nii.gz suffix, so nibabel picks the format
+            nib.save(image, temporary)
     except OSError as err:
         raise InputError(f"{path}: could not be written ({err})") from err
-    finally:
-        # After the rename the temporary name no longer exists; after a failure this removes the partial file.
-        temporary.unlink(missing_ok=True)
     return path
 
 

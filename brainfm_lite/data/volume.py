@@ -31,7 +31,7 @@ class Volume:
             self.path = Path(self.path)
 
     @property
-    def spacing(self) -> tuple[float, float, float]:
+    def spacing_mm(self) -> tuple[float, float, float]:
         """Voxel size in mm along each of the first three axes (column norms of the affine)."""
         return tuple(float(s) for s in np.linalg.norm(self.affine[:3, :3], axis=0))
 
@@ -52,5 +52,5 @@ class Volume:
 
     def __repr__(self) -> str:
         where = f", path='{self.path}'" if self.path else ""
-        spacing = ", ".join(f"{s:.3g}" for s in self.spacing)
-        return f"Volume(shape={self.shape}, spacing=({spacing}) mm{where})"
+        spacing_mm = ", ".join(f"{s:.3g}" for s in self.spacing_mm)
+        return f"Volume(shape={self.shape}, spacing_mm=({spacing_mm}){where})"

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from brainfm_lite.sim.asl.cohort import make_asl_cohort, subject_record
+from brainfm_lite.config import Profile
+from brainfm_lite.data.volume import Volume
+from brainfm_lite.datasets.base import SubjectDataset
+from brainfm_lite.errors import InputError
 from brainfm_lite.preprocess.crop import crop_or_pad
 from brainfm_lite.preprocess.intensity import zscore
-from brainfm_lite.datasets.base import SubjectDataset
-from brainfm_lite.data.volume import Volume
-from brainfm_lite.errors import InputError
+from brainfm_lite.sim.asl.cohort import make_asl_cohort, subject_record
 
 NORMALISATIONS = ("zscore", "scale")
 # Dividing by this keeps CBF's absolute value (global hypoperfusion is a diagnosis) at a network-friendly scale.
@@ -34,21 +35,16 @@ CACHE_VERSION = 2  # bump when what a cached item holds changes, so old files ar
 class CbfDataset(SubjectDataset):
     """Preprocessed CBF maps of an :class:`~brainfm_lite.sim.asl.cohort.AslCohort` with their targets.
 
-    Parameters
-    ----------
-    cohort : AslCohort
-        From :func:`brainfm_lite.sim.asl.cohort.make_asl_cohort`.
-    indices : sequence of int, optional
-        Subjects to include, in this order (default: all).
-    size : tuple of 3 int
-        Voxel shape every map is cropped or padded to, around the subject's brain (padding is 0).
-    normalise : str
-        ``"zscore"``: mean 0 and standard deviation 1 inside the subject's brain (grey + white matter + CSF
-        fraction > 0.5), 0 outside; removes each site's global scale along with each subject's global CBF.
-        ``"scale"``: CBF divided by 100 mL/100 g/min everywhere; keeps absolute perfusion.
-    cache_dir : str or Path, optional
-        Folder of preprocessed subjects. A file is named by a hash of everything its content depends on (cohort
-        seed, sites, spacing, prevalence scale, subject, size, normalisation), so one folder serves many settings.
+    Args:
+        cohort (AslCohort): From :func:`brainfm_lite.sim.asl.cohort.make_asl_cohort`.
+        indices (sequence of int, optional): Subjects to include, in this order (default: all).
+        size (tuple of 3 int): Voxel shape every map is cropped or padded to, around the subject's brain (padding is 0).
+        normalise (str): ``"zscore"``: mean 0 and standard deviation 1 inside the subject's brain (grey + white matter +
+            CSF fraction > 0.5), 0 outside; removes each site's global scale along with each subject's global CBF.
+            ``"scale"``: CBF divided by 100 mL/100 g/min everywhere; keeps absolute perfusion.
+        cache_dir (str or Path, optional): Folder of preprocessed subjects. A file is named by a hash of everything its
+            content depends on (cohort seed, sites, spacing, prevalence scale, subject, size, normalisation), so one
+            folder serves many settings.
 
     Items are dicts: ``image`` float32 [1, X, Y, Z]; ``targets`` {task: float32 scalar} for "alzheimers",
     "vascular", "ftd" (0/1) and "qei" (in [0, 1]); ``site`` and ``index`` (int64 scalars, subject number in the
@@ -76,7 +72,7 @@ class CbfDataset(SubjectDataset):
 
     def cache_key(self, index: int) -> list:
         c = self.cohort
-        return [CACHE_VERSION, c.seed, len(c.sites), c.spacing, c.prevalence_scale, index, self.size, self.normalise]
+        return [CACHE_VERSION, c.seed, len(c.sites), c.spacing_mm, c.prevalence_scale, index, self.size, self.normalise]
 
     def simulate(self, index: int) -> dict:
         subject = self.cohort[index]
@@ -96,9 +92,9 @@ def preprocess_cbf(cbf: Volume, brain: np.ndarray, size, normalise: str) -> np.n
     return zscore(fixed, mask=fixed_brain).data
 
 
-def asl_cbf_dataset(profile, *, cache_dir: str | Path | None = None) -> CbfDataset:
+def asl_cbf_dataset(profile: Profile, *, cache_dir: str | Path | None = None) -> CbfDataset:
     """Every CBF map of the profile's ASL cohort (``n_asl_subjects`` from ``n_asl_sites`` at ``spacing_mm``,
-    seed ``seed``), z-scored and cropped or padded to ``image_size``^3: what pretraining and evaluation read."""
+    seed ``seed``), z-scored and cropped or padded to ``cbf_image_size``^3: what pretraining and evaluation read."""
     cohort = make_asl_cohort(profile.n_asl_subjects, profile.n_asl_sites, seed=profile.seed,
-                             spacing=profile.spacing_mm)
-    return CbfDataset(cohort, size=(profile.image_size,) * 3, normalise="zscore", cache_dir=cache_dir)
+                             spacing_mm=profile.spacing_mm)
+    return CbfDataset(cohort, size=(profile.cbf_image_size,) * 3, normalise="zscore", cache_dir=cache_dir)

@@ -1,8 +1,8 @@
 """2D complex slices of the embedded cohort for MRI reconstruction (chapter 8): many source brains, twenty targets.
 
-Seed 003 pretrains a diffusion prior on many brains scanned with other contrasts, then fine-tunes it on the FLAIR
-scans of only 20 subjects. `recon_datasets` builds the same four groups from the synthetic cohort, with disjoint
-subjects:
+The stroke DPM paper pretrains a diffusion prior on many brains scanned with other contrasts, then fine-tunes it on
+the FLAIR scans of only 20 subjects. `recon_datasets` builds the same four groups from the synthetic cohort, with
+disjoint subjects:
 
 - ``source``: ``recon_source_subjects`` subjects, each in one of T1w, T2w and PDw (taken in turn at every site);
 - ``target_train``: ``recon_target_subjects`` subjects' FLAIR (20 at colab and full; fewer at smoke, for time);
@@ -33,14 +33,15 @@ import torch
 from torch.utils.data import Dataset
 
 from brainfm_lite.atomic import atomic_path
-from brainfm_lite.sim.anatomy import load_anatomy
-from brainfm_lite.preprocess.crop import crop_or_pad
-from brainfm_lite.sim.qmri import subject_contrasts
-from brainfm_lite.sim.sites import apply_site
-from brainfm_lite.sim.cohort import Cohort, make_cohort
+from brainfm_lite.config import Profile
 from brainfm_lite.errors import InputError
 from brainfm_lite.parallel import run_in_processes
-from brainfm_lite.physics.kspace import background_phase
+from brainfm_lite.physics.kspace import background_phase, to_channels
+from brainfm_lite.preprocess.crop import crop_or_pad
+from brainfm_lite.sim.anatomy import load_anatomy
+from brainfm_lite.sim.cohort import Cohort, make_cohort
+from brainfm_lite.sim.qmri import subject_contrasts
+from brainfm_lite.sim.sites import apply_site
 from brainfm_lite.sim.streams import Stream, stream_rng
 
 GROUPS = ("source", "target_train", "target_many", "test")
@@ -96,19 +97,7 @@ class SliceDataset(Dataset):
                 f"sites {sorted(set(self.sites.tolist()))}, contrasts {sorted(set(self.contrasts))})")
 
 
-def to_channels(images: torch.Tensor) -> torch.Tensor:
-    """Complex images [..., H, W] as two real channels [..., 2, H, W] (real, imaginary), float32."""
-    return torch.view_as_real(images.to(torch.complex64)).movedim(-1, -3).contiguous()
-
-
-def to_complex(channels: torch.Tensor) -> torch.Tensor:
-    """Inverse of `to_channels`: [..., 2, H, W] real channels to complex64 [..., H, W]."""
-    if channels.ndim < 3 or channels.shape[-3] != 2:
-        raise InputError(f"expected channels [..., 2, H, W] (real, imaginary); got {tuple(channels.shape)}")
-    return torch.complex(channels[..., 0, :, :].float(), channels[..., 1, :, :].float())
-
-
-def recon_subject_groups(profile) -> dict[str, list[int]]:
+def recon_subject_groups(profile: Profile) -> dict[str, list[int]]:
     """Cohort subject numbers of every group (disjoint), from the profile's ``recon_*`` sizes and ``n_sites``.
 
     Subject k is scanned at site ``k % n_sites``. The last site is the test site: test subjects come only from
@@ -136,7 +125,8 @@ def recon_subject_groups(profile) -> dict[str, list[int]]:
     return groups
 
 
-def recon_datasets(profile, *, cache_dir: str | Path | None = None, n_jobs: int = 1) -> dict[str, SliceDataset]:
+def recon_datasets(profile: Profile, *, cache_dir: str | Path | None = None,
+                   n_jobs: int = 1) -> dict[str, SliceDataset]:
     """The four slice groups of chapter 8 (see the module docstring), keyed by `GROUPS`.
 
     Args:
@@ -155,7 +145,7 @@ def recon_datasets(profile, *, cache_dir: str | Path | None = None, n_jobs: int 
         raise InputError(f"recon_slices_per_subject must be >= 1; got {profile.recon_slices_per_subject}")
     groups = recon_subject_groups(profile)
     cohort = make_cohort(max(max(members) for members in groups.values()) + 1, seed=profile.seed,
-                         spacing=profile.recon_spacing_mm, n_sites=profile.n_sites)
+                         spacing_mm=profile.recon_spacing_mm, n_sites=profile.n_sites)
     if cache_dir is not None:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
     load = functools.partial(_cached_subject_slices, cohort=cohort, size=size,
@@ -197,7 +187,7 @@ def subject_slices(cohort: Cohort, index: int, *, contrasts, size: int, n_slices
     # subjects of one site, so every site contributes every contrast.
     contrast = contrasts[(index // len(cohort.sites)) % len(contrasts)]
     rng = stream_rng(cohort.seed, Stream.RECON_ACQUISITION, index)
-    anatomy = load_anatomy(cohort.spacing)
+    anatomy = load_anatomy(cohort.spacing_mm)
     volume = subject_contrasts(subject, kinds=(contrast,))[contrast]
     scan = apply_site(volume.data, subject.site, rng, anatomy,
                    reference_intensity=float(np.median(volume.data[subject.labels == 3])))  # 3D, then slices
@@ -279,7 +269,7 @@ def _cached_subject_slices(job: tuple[int, tuple[str, ...]], *, cohort: Cohort, 
     index, contrasts = job
     if cache_dir is None:
         return subject_slices(cohort, index, contrasts=contrasts, size=size, n_slices=n_slices)
-    key = json.dumps([CACHE_VERSION, cohort.seed, len(cohort.sites), cohort.spacing, cohort.lesion_prob, index,
+    key = json.dumps([CACHE_VERSION, cohort.seed, len(cohort.sites), cohort.spacing_mm, cohort.lesion_prob, index,
                       list(contrasts), size, n_slices])
     path = Path(cache_dir) / f"recon-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
     if path.is_file():

@@ -1,5 +1,5 @@
-"""Sequence-invariant views (seed 002): two images of one subject simulated from its qMRI maps, then deformed and
-corrupted, and a dataset of such pairs for the three variants the seed compares.
+"""Sequence-invariant views (Chalcroft et al.): two images of one subject simulated from its qMRI maps, then deformed
+and corrupted, and a dataset of such pairs for the three variants the paper compares.
 
 One view of a subject, from its voxelwise maps (PD, R1, R2, R2*, MT) and brain mask:
 
@@ -27,18 +27,25 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from monai.transforms import (Compose, RandAxisFlip, RandBiasField, RandGibbsNoise, RandRicianNoise, RandSpatialCrop,
-                              Resize)
+from monai.transforms import (
+    Compose,
+    RandAxisFlip,
+    RandBiasField,
+    RandGibbsNoise,
+    RandRicianNoise,
+    RandSpatialCrop,
+    Resize,
+)
 from torch.utils.data import Dataset
 
 from brainfm_lite.datasets.elastic import RandSmoothDeform
-from brainfm_lite.sim.qmri import preset
 from brainfm_lite.datasets.simclr_views import as_plain_tensor
 from brainfm_lite.datasets.structural import MAP_NAMES
 from brainfm_lite.errors import InputError
 from brainfm_lite.physics.sequences import Sequence, sample_sequence
+from brainfm_lite.sim.qmri import preset
 
-VARIANTS = ("seqinv", "seqaug", "baseline")
+SEQINV_VARIANTS = ("seqinv", "seqaug", "baseline")
 BASELINE_PRESET = "t1w"  # MPRAGE-like
 
 
@@ -75,8 +82,8 @@ class SeqInvViewConfig:
 
 def view_sequences(variant: str, rng: np.random.Generator) -> tuple[Sequence, Sequence]:
     """The two sequences of a pair: two random ("seqinv"), one random twice ("seqaug"), MPRAGE twice ("baseline")."""
-    if variant not in VARIANTS:
-        raise InputError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+    if variant not in SEQINV_VARIANTS:
+        raise InputError(f"unknown variant {variant!r}: choose one of {', '.join(SEQINV_VARIANTS)}")
     if variant == "baseline":
         return preset(BASELINE_PRESET), preset(BASELINE_PRESET)
     first = sample_sequence(rng)
@@ -169,8 +176,8 @@ class SeqInvPairs(Dataset):
     """
 
     def __init__(self, dataset, variant: str = "seqinv", views: SeqInvViews | None = None):
-        if variant not in VARIANTS:
-            raise InputError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+        if variant not in SEQINV_VARIANTS:
+            raise InputError(f"unknown variant {variant!r}: choose one of {', '.join(SEQINV_VARIANTS)}")
         self.dataset, self.variant, self.views = dataset, variant, views or SeqInvViews()
 
     def __len__(self) -> int:

@@ -1,4 +1,4 @@
-"""Random views of a structural volume for SimCLR (seed 001), on MONAI transforms, and a dataset of view pairs.
+"""Random views of a structural volume for SimCLR (3D-Neuro-SimCLR), on MONAI transforms, and a dataset of view pairs.
 
 A view is: a random crop (each edge at least ``min_crop_fraction`` of the volume's) resized back to the full size,
 a flip about a random axis, a rotation up to ``max_rotation_deg`` about each axis, an intensity shift and a gamma
@@ -17,8 +17,15 @@ from dataclasses import dataclass
 
 import torch
 from monai.data import MetaTensor
-from monai.transforms import (Compose, RandAdjustContrast, RandAxisFlip, RandRotate, RandShiftIntensity,
-                              RandSpatialCrop, Resize)
+from monai.transforms import (
+    Compose,
+    RandAdjustContrast,
+    RandAxisFlip,
+    RandRotate,
+    RandShiftIntensity,
+    RandSpatialCrop,
+    Resize,
+)
 from torch.utils.data import Dataset
 
 from brainfm_lite.errors import InputError
@@ -26,10 +33,10 @@ from brainfm_lite.errors import InputError
 
 @dataclass
 class SimCLRViewConfig:
-    """Strength of each augmentation (defaults: seed 001's recipe).
+    """Strength of each augmentation (defaults: 3D-Neuro-SimCLR's recipe).
 
     Attributes:
-        min_crop_fraction: smallest crop edge as a fraction of the volume's edge (seed 001: at least 30x40x40 of
+        min_crop_fraction: smallest crop edge as a fraction of the volume's edge (3D-Neuro-SimCLR: at least 30x40x40 of
             150x192x192, about 0.2).
         flip_prob: probability of a flip about one random axis.
         max_rotation_deg: rotations are drawn uniformly in +-this about each axis, degrees.

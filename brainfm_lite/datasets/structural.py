@@ -6,9 +6,15 @@ atomically), as :class:`~brainfm_lite.datasets.cbf.CbfDataset` does for CBF maps
 file holds the brain mask, the labels and the subject's voxelwise qMRI maps (PD, R1, R2, R2*, MT), from which the
 sequence-invariant views simulate new contrasts without re-simulating the subject.
 
-    >>> data = StructuralDataset(make_cohort(12, spacing=4.0), size=(32, 32, 32), cache_dir="cache/t1")  # doctest: +SKIP
-    >>> item = data[0]; item["image"].shape, item["targets"]["older"]                                     # doctest: +SKIP
+    >>> data = StructuralDataset(make_cohort(12, spacing_mm=4.0), size=(32,) * 3, cache_dir="cache/t1")  # doctest:
+    +SKIP
+    >>> item = data[0]; item["image"].shape, item["targets"]["older"]                                  # doctest: +SKIP
     (torch.Size([1, 32, 32, 32]), tensor(1.))
+
+`structural_dataset` gives the profile's cohort of chapters 6-7, as `~brainfm_lite.datasets.cbf.asl_cbf_dataset`
+gives its ASL cohort::
+
+    >>> data = structural_dataset(load_profile("smoke"), cache_dir="cache/t1")                       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from brainfm_lite.config import Profile
+from brainfm_lite.datasets.base import SubjectDataset
 from brainfm_lite.preprocess.crop import crop_or_pad
 from brainfm_lite.preprocess.intensity import zscore
-from brainfm_lite.datasets.base import SubjectDataset
+from brainfm_lite.sim.cohort import make_cohort
 from brainfm_lite.sim.qmri import qmri_maps
 
 # Downstream tasks of the structural cohort and their kind (see eval.probe.task_kind).
@@ -53,7 +61,7 @@ class StructuralDataset(SubjectDataset):
 
     def cache_key(self, index: int) -> list:
         c = self.cohort
-        return [c.seed, len(c.sites), c.spacing, c.lesion_prob, list(c.age_range), index, self.size]
+        return [c.seed, len(c.sites), c.spacing_mm, c.lesion_prob, list(c.age_range), index, self.size]
 
     def load(self, index: int) -> dict:
         """Subject `index` as arrays: ``image`` [X, Y, Z] z-scored T1, ``brain`` bool mask, ``labels`` uint8,
@@ -77,3 +85,16 @@ class StructuralDataset(SubjectDataset):
                 "labels": fit(subject.labels).round().astype(np.uint8),
                 "maps": np.stack([fit(maps[name]) for name in MAP_NAMES]).astype(np.float16),  # halves the cache
                 "targets": np.array(targets, dtype=np.float32), "site": np.array(index % len(self.cohort.sites))}
+
+
+def structural_cohort(profile: Profile):
+    """The structural cohort of chapters 6-7: ``contrastive_subjects`` from ``n_sites`` sites at ``spacing_mm``."""
+    return make_cohort(profile.contrastive_subjects, seed=profile.seed, spacing_mm=profile.spacing_mm,
+                       n_sites=profile.n_sites)
+
+
+def structural_dataset(profile: Profile, *, cache_dir: str | Path | None = None, indices=None) -> StructuralDataset:
+    """Every T1 of the profile's cohort (or the subjects `indices`), z-scored in the brain, cropped or padded to
+    ``contrastive_image_size``^3: what contrastive pretraining and the structural tasks read."""
+    return StructuralDataset(structural_cohort(profile), indices, size=(profile.contrastive_image_size,) * 3,
+                             cache_dir=cache_dir)

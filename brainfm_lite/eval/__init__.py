@@ -1,0 +1,154 @@
+"""Evaluation: metrics (fastMRI conventions), site splits, regional-CBF baselines, linear probes and fine-tuning,
+dense tasks (segmentation, denoising), feature distances, reconstruction experiments, the method comparison, and
+the reports and tables the chapters print.
+
+Every name below is importable from ``brainfm_lite.eval``; each loads its module (and torch, MONAI, scikit-learn)
+only when first used, so ``import brainfm_lite.eval`` is instant and cannot start an import cycle.
+"""
+
+from typing import TYPE_CHECKING
+
+from brainfm_lite._lazy import lazy_exports
+
+if TYPE_CHECKING:  # type checkers and editors read these; at run time each name loads on first use
+    from brainfm_lite.eval.asl_evaluation import FRACTIONS, N_FOLDS, evaluate_asl, regional_baseline_rows
+    from brainfm_lite.eval.baselines import (
+        CLASSIFICATION_TASKS,
+        REGRESSION_TASKS,
+        TEST_SETS,
+        asl_baseline_table,
+        asymmetry_features,
+        logistic_baseline,
+        regional_features,
+        ridge_baseline,
+    )
+    from brainfm_lite.eval.comparison import (
+        COMPARISON_METHODS,
+        PRETRAINING,
+        compare_methods,
+        encoder_factory,
+        gains_over_scratch,
+        pretrain_method,
+        save_json,
+    )
+    from brainfm_lite.eval.dense import (
+        DENOISE_SIGMA,
+        DENSE_FRACTIONS,
+        DENSE_METRICS,
+        DENSE_TASKS,
+        TISSUE_NAMES,
+        DenseDataset,
+        DenseSplit,
+        check_task,
+        dense_dataset,
+        dense_split,
+        evaluate_dense,
+        score_dense,
+        summarise_dense,
+        train_dense,
+    )
+    from brainfm_lite.eval.feature_distance import (
+        contrast_images,
+        contrast_subject_distances,
+        cosine_distances,
+        encode_contrasts,
+    )
+    from brainfm_lite.eval.metrics import auc, balanced_accuracy, dice, hd95, mae, nmse, pearson_r, psnr, ssim
+    from brainfm_lite.eval.probe import (
+        METRICS,
+        MODES,
+        TASKS,
+        SupervisedObjective,
+        evaluate_encoder,
+        extract_features,
+        finetune,
+        label_subset,
+        linear_probe,
+        score,
+        summarise,
+        task_kind,
+    )
+    from brainfm_lite.eval.recon import (
+        CONSISTENCIES,
+        SAMPLERS,
+        KspaceProjector,
+        Reconstruction,
+        make_sampler,
+        project_kspace,
+        reconstruct,
+    )
+    from brainfm_lite.eval.recon_experiments import (
+        ACCELERATIONS,
+        CENTER_FRACTION,
+        FIGURES_FILE,
+        KSPACE_NOISE_STD,
+        N_EXAMPLES,
+        N_SNAPSHOTS,
+        RECON_METHODS,
+        RESULTS_FILE,
+        SWEEP_ACCELERATION,
+        Acquisition,
+        reconstruct_with,
+        run_recon_experiments,
+        run_sweep,
+        score_slices,
+        simulate_test_acquisitions,
+        train_models,
+        train_supervised_unet,
+    )
+    from brainfm_lite.eval.recon_report import (
+        provenance_line,
+        psnr_by_method,
+        recon_findings,
+        recon_markdown,
+        recorded_results,
+    )
+    from brainfm_lite.eval.results_table import TESTS, baseline_markdown, headline, headline_metric, results_markdown
+    from brainfm_lite.eval.segmentation import (
+        LESION_LABEL_MAP,
+        SLIDING_WINDOW_OVERLAP,
+        TISSUE_LABEL_MAP,
+        DenoisingObjective,
+        SegmentationObjective,
+        predict_labels,
+        random_window,
+        sliding_window_predict,
+    )
+    from brainfm_lite.eval.seqinv_report import (
+        dense_markdown,
+        dense_metric,
+        dense_score,
+        lowest_fraction,
+        seqinv_findings,
+        seqinv_key_numbers,
+    )
+    from brainfm_lite.eval.splits import SiteSplit, site_splits
+    from brainfm_lite.eval.structural import (
+        STRUCTURAL_CLASSIFICATION_TASKS,
+        STRUCTURAL_FRACTIONS,
+        evaluate_structural,
+        structural_splits,
+    )
+
+__all__ = [
+    "ACCELERATIONS", "Acquisition", "CENTER_FRACTION", "CLASSIFICATION_TASKS", "COMPARISON_METHODS",
+    "CONSISTENCIES", "DENOISE_SIGMA", "DENSE_FRACTIONS", "DENSE_METRICS", "DENSE_TASKS", "DenoisingObjective",
+    "DenseDataset", "DenseSplit", "FIGURES_FILE", "FRACTIONS", "KSPACE_NOISE_STD", "KspaceProjector",
+    "LESION_LABEL_MAP", "METRICS", "MODES", "N_EXAMPLES", "N_FOLDS", "N_SNAPSHOTS", "PRETRAINING", "RECON_METHODS",
+    "REGRESSION_TASKS", "RESULTS_FILE", "Reconstruction", "SAMPLERS", "SLIDING_WINDOW_OVERLAP",
+    "STRUCTURAL_CLASSIFICATION_TASKS", "STRUCTURAL_FRACTIONS", "SWEEP_ACCELERATION", "SegmentationObjective",
+    "SiteSplit", "SupervisedObjective", "TASKS", "TESTS", "TEST_SETS", "TISSUE_LABEL_MAP", "TISSUE_NAMES",
+    "asl_baseline_table", "asymmetry_features", "auc", "balanced_accuracy", "baseline_markdown", "check_task",
+    "compare_methods", "contrast_images", "contrast_subject_distances", "cosine_distances", "dense_dataset",
+    "dense_markdown", "dense_metric", "dense_score", "dense_split", "dice", "encode_contrasts", "encoder_factory",
+    "evaluate_asl", "evaluate_dense", "evaluate_encoder", "evaluate_structural", "extract_features", "finetune",
+    "gains_over_scratch", "hd95", "headline", "headline_metric", "label_subset", "linear_probe",
+    "logistic_baseline", "lowest_fraction", "mae", "make_sampler", "nmse", "pearson_r", "predict_labels",
+    "pretrain_method", "project_kspace", "provenance_line", "psnr", "psnr_by_method", "random_window",
+    "recon_findings", "recon_markdown", "reconstruct", "reconstruct_with", "recorded_results",
+    "regional_baseline_rows", "regional_features", "results_markdown", "ridge_baseline", "run_recon_experiments",
+    "run_sweep", "save_json", "score", "score_dense", "score_slices", "seqinv_findings", "seqinv_key_numbers",
+    "simulate_test_acquisitions", "site_splits", "sliding_window_predict", "ssim", "structural_splits", "summarise",
+    "summarise_dense", "task_kind", "train_dense", "train_models", "train_supervised_unet",
+]
+__getattr__, __dir__ = lazy_exports(__name__, __file__)

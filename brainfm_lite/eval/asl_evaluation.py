@@ -20,23 +20,24 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from brainfm_lite.atomic import write_json
+from brainfm_lite.config import Profile
 from brainfm_lite.datasets.cbf import asl_cbf_dataset
 from brainfm_lite.eval.baselines import asl_baseline_table
 from brainfm_lite.eval.probe import METRICS, MODES, TASKS, evaluate_encoder, summarise
 from brainfm_lite.eval.splits import site_splits
 from brainfm_lite.models.encoders import build_encoder
 from brainfm_lite.models.hub import from_pretrained
-from brainfm_lite.train.config import TrainConfig
+from brainfm_lite.train.config import train_config_for
 from brainfm_lite.train.distributed import process_device
+from brainfm_lite.train.rng import seeded_init
 
 FRACTIONS = (1.0, 0.2, 0.05)
 N_FOLDS = 3
 
 
-def evaluate_asl(profile, encoder_path: str | Path, out_path: str | Path | None = None, *, modes=MODES,
+def evaluate_asl(profile: Profile, encoder_path: str | Path, out_path: str | Path | None = None, *, modes=MODES,
                  tasks=TASKS, fractions=FRACTIONS, cache_dir: str | Path | None = None,
                  max_folds: int | None = None) -> dict:
     """Evaluate a pretrained encoder against random initialisation and the regional-CBF baseline.
@@ -59,17 +60,18 @@ def evaluate_asl(profile, encoder_path: str | Path, out_path: str | Path | None 
     start = time.perf_counter()
     pretrained_config = from_pretrained(encoder_path).config
     # the saved encoder decides the input size it reads
-    data_profile = dataclasses.replace(profile, image_size=pretrained_config.img_size[0])
+    data_profile = dataclasses.replace(profile, cbf_image_size=pretrained_config.img_size[0])
     dataset = asl_cbf_dataset(data_profile, cache_dir=cache_dir)
     sites = dataset.sites()
     n_folds = min(N_FOLDS, np.unique(sites).size)
     splits = site_splits(sites, n_folds=n_folds, seed=profile.seed)[:max_folds]
-    train_config = TrainConfig(max_steps=profile.finetune_steps, batch_size=profile.mae_batch_size,
-                               lr=profile.finetune_lr, warmup_steps=profile.finetune_steps // 10,
-                               device=profile.device, num_workers=profile.num_workers, progress=False)
+    # each fine-tuning run trains in a scratch folder: no intermediate checkpoints
+    train_config = train_config_for(profile, steps=profile.finetune_steps, batch_size=profile.mae_batch_size,
+                                    lr=profile.finetune_lr, checkpoint_every=None, progress=False)
+
     def random_init():
-        torch.manual_seed(profile.seed)  # the same random weights in every run: the baseline is reproducible
-        return build_encoder(pretrained_config)
+        with seeded_init(profile.seed):  # the same random weights in every run: the baseline is reproducible
+            return build_encoder(pretrained_config)
 
     factories = {"pretrained": lambda: from_pretrained(encoder_path), "random_init": random_init}
     rows = []

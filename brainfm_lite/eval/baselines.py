@@ -17,9 +17,9 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from brainfm_lite.preprocess.regions import regional_means
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.splits import SiteSplit, site_splits
+from brainfm_lite.preprocess.regions import regional_means
 
 CLASSIFICATION_TASKS = ("alzheimers", "vascular", "ftd")
 REGRESSION_TASKS = ("qei",)
@@ -29,22 +29,15 @@ TEST_SETS = ("in_site", "unseen_site")
 def regional_features(source, masks: dict | None = None, *, weights=None) -> tuple[np.ndarray, list[str]]:
     """Regional mean CBF of many maps as a feature matrix.
 
-    Parameters
-    ----------
-    source : list of dict, or numpy.ndarray [N, X, Y, Z]
-        Either per-subject records with a ``"regional_cbf"`` dict (from
-        :meth:`brainfm_lite.sim.asl.cohort.AslCohort.records`), or the CBF maps themselves.
-    masks : dict, optional
-        Region name -> bool mask [X, Y, Z]; needed with maps, ignored with records.
-    weights : numpy.ndarray [X, Y, Z], optional
-        Voxel weights (e.g. grey-matter probability) for maps.
+    Args:
+        source (list of dict, or numpy.ndarray [N, X, Y, Z]): Either per-subject records with a ``"regional_cbf"`` dict
+            (from :meth:`brainfm_lite.sim.asl.cohort.AslCohort.records`), or the CBF maps themselves.
+        masks (dict, optional): Region name -> bool mask [X, Y, Z]; needed with maps, ignored with records.
+        weights (numpy.ndarray [X, Y, Z], optional): Voxel weights (e.g. grey-matter probability) for maps.
 
-    Returns
-    -------
-    X : numpy.ndarray [N, R]
-        Mean CBF (mL/100 g/min) of each region.
-    names : list of str
-        The R region names, in column order.
+    Returns:
+        X : numpy.ndarray [N, R]: Mean CBF (mL/100 g/min) of each region.
+        names : list of str: The R region names, in column order.
     """
     if isinstance(source, np.ndarray):
         if masks is None:
@@ -78,12 +71,10 @@ def asymmetry_features(X, names: list[str]) -> tuple[np.ndarray, list[str]]:
 def logistic_baseline(X, y, splits: list[SiteSplit], *, C: float = 1.0) -> dict:
     """Standardised logistic regression (balanced class weights) trained on each fold's training subjects.
 
-    Returns
-    -------
-    dict
-        ``{"n_train": ..., "in_site": {...}, "unseen_site": {...}}``; each test set has ``n_test`` (predictions over
-        all folds), ``auc`` and ``balanced_accuracy`` computed on the predictions of all folds together (stable
-        with few patients per fold), and ``auc_sd``, ``balanced_accuracy_sd``: their spread across folds.
+    Returns:
+        dict: ``{"n_train": ..., "in_site": {...}, "unseen_site": {...}}``; each test set has ``n_test`` (predictions
+            over all folds), ``auc`` and ``balanced_accuracy`` computed on the predictions of all folds together (stable
+            with few patients per fold), and ``auc_sd``, ``balanced_accuracy_sd``: their spread across folds.
     """
     X, y = _check_xy(X, y)
 
@@ -126,24 +117,17 @@ def asl_baseline_table(cohort, *, seed: int = 0, n_folds: int = 3, records: list
                        n_jobs: int = 1) -> list[dict]:
     """The baseline of every target of the ASL cohort, in-site and on unseen sites.
 
-    Parameters
-    ----------
-    cohort : AslCohort
-        From :func:`brainfm_lite.sim.asl.cohort.make_asl_cohort`.
-    seed : int
-        Seed of the splits.
-    n_folds : int
-        Site folds (capped at the number of sites).
-    records : list of dict, optional
-        ``cohort.records()`` when already computed (it simulates every subject, the slow part).
-    n_jobs : int
-        Worker processes for simulating the cohort.
+    Args:
+        cohort (AslCohort): From :func:`brainfm_lite.sim.asl.cohort.make_asl_cohort`.
+        seed (int): Seed of the splits.
+        n_folds (int): Site folds (capped at the number of sites).
+        records (list of dict, optional): ``cohort.records()`` when already computed (it simulates every subject, the
+            slow part).
+        n_jobs (int): Worker processes for simulating the cohort.
 
-    Returns
-    -------
-    list of dict
-        One row per task and test set: ``{"task", "kind", "test", "n_train", "n_test", metric: value, ...}``,
-        JSON-serialisable.
+    Returns:
+        list of dict: One row per task and test set: ``{"task", "kind", "test", "n_train", "n_test", metric: value,
+            ...}``, JSON-serialisable.
     """
     records = cohort.records(n_jobs=n_jobs) if records is None else records
     means, names = regional_features(records)

@@ -1,7 +1,8 @@
 """One comparison of every pretraining method on the same backbone, data, splits and seeds (chapters 6-7).
 
-Methods: ``scratch`` (no pretraining), ``simclr`` (seed 001), ``seqinv``, ``seqaug`` and ``baseline`` (seed 002's
-three variants) and ``mae`` (masked autoencoding of the same T1 images). Every method pretrains the backbone of
+Methods: ``scratch`` (no pretraining), ``simclr`` (3D-Neuro-SimCLR), ``seqinv``, ``seqaug`` and ``baseline``
+(Chalcroft et al.'s three variants) and ``mae`` (masked autoencoding of the same T1 images), each run by its
+pretrainer of `~brainfm_lite.train.pretrain.PRETRAINERS` (`PRETRAINING`). Every method pretrains the backbone of
 `contrastive_encoder_config` for the same number of steps (``contrastive_steps``), then each encoder is scored on
 
 - the structural classifications (`evaluate_structural`: in- and out-of-distribution, 100 % and 20 % labels);
@@ -19,61 +20,59 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import torch
-
 from brainfm_lite.atomic import write_json
+from brainfm_lite.config import Profile
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.dense import DENSE_FRACTIONS, DENSE_TASKS, evaluate_dense, summarise_dense
 from brainfm_lite.eval.probe import summarise
 from brainfm_lite.eval.structural import evaluate_structural
 from brainfm_lite.models.encoders import build_encoder
 from brainfm_lite.models.hub import from_pretrained
-from brainfm_lite.train.contrastive_pretraining import (contrastive_encoder_config, pretrain_mae_structural,
-                                                        pretrain_seqinv, pretrain_simclr)
+from brainfm_lite.train.pretrain import PRETRAINERS, contrastive_encoder_config
+from brainfm_lite.train.rng import seeded_init
 
-METHODS = ("scratch", "simclr", "seqinv", "seqaug", "baseline", "mae")
-SEQINV_VARIANTS = ("seqinv", "seqaug", "baseline")
+COMPARISON_METHODS = ("scratch", "simclr", "seqinv", "seqaug", "baseline", "mae")
+# Each pretrained method of the comparison: its pretrainer's name in `PRETRAINERS` and that pretrainer's options.
+PRETRAINING = {"simclr": ("simclr", {}), "seqinv": ("seqinv", {"variant": "seqinv"}),
+               "seqaug": ("seqinv", {"variant": "seqaug"}), "baseline": ("seqinv", {"variant": "baseline"}),
+               "mae": ("mae_structural", {})}
 
 
-def pretrain_method(method: str, profile, out_dir: str | Path, *, resume: bool = False, cache_dir=None,
+def pretrain_method(method: str, profile: Profile, out_dir: str | Path, *, resume: bool = False, cache_dir=None,
                     n_jobs: int = 1, **train_overrides) -> Path | None:
     """Pretrain one method into ``out_dir/<method>``; returns its encoder folder (None for ``scratch``).
     With `resume`, a run continues from its last checkpoint (a finished run is not trained again)."""
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
-    run_dir = Path(out_dir) / method
-    common = dict(resume=resume, cache_dir=cache_dir, n_jobs=n_jobs, **train_overrides)
+    if method not in COMPARISON_METHODS:
+        raise InputError(f"unknown method {method!r}: choose from {', '.join(COMPARISON_METHODS)}")
     if method == "scratch":
         return None
-    if method == "simclr":
-        return pretrain_simclr(profile, run_dir, **common)
-    if method == "mae":
-        return pretrain_mae_structural(profile, run_dir, **common)
-    return pretrain_seqinv(profile, run_dir, variant=method, **common)
+    name, options = PRETRAINING[method]
+    return PRETRAINERS[name](profile, Path(out_dir) / method, resume=resume, cache_dir=cache_dir, n_jobs=n_jobs,
+                             **options, **train_overrides)
 
 
-def encoder_factory(profile, encoder_dir: str | Path | None):
+def encoder_factory(profile: Profile, encoder_dir: str | Path | None):
     """``() -> Encoder``: a fresh copy of the pretrained encoder in `encoder_dir`, or for None the shared backbone
     freshly initialised from the profile seed (the same scratch weights in every run)."""
     if encoder_dir is not None:
         return lambda: from_pretrained(encoder_dir)
 
     def scratch():
-        torch.manual_seed(profile.seed)
-        return build_encoder(contrastive_encoder_config(profile))
+        with seeded_init(profile.seed):
+            return build_encoder(contrastive_encoder_config(profile))
 
     return scratch
 
 
-def compare_methods(profile, out_dir: str | Path, *, methods=METHODS, seeds=None, dense_tasks=DENSE_TASKS,
-                    dense_fractions=DENSE_FRACTIONS, structural: bool = True, n_jobs: int = 1,
+def compare_methods(profile: Profile, out_dir: str | Path, *, methods=COMPARISON_METHODS, seeds=None,
+                    dense_tasks=DENSE_TASKS, dense_fractions=DENSE_FRACTIONS, structural: bool = True, n_jobs: int = 1,
                     resume: bool = False, **train_overrides) -> dict:
     """Pretrain every method, evaluate all on the same splits and seeds, save ``out_dir/comparison.json``.
 
     Args:
         profile: a `Profile`.
         out_dir: run folder: one sub-folder per method, a shared ``t1_cache/`` and ``comparison.json``.
-        methods: among `METHODS`.
+        methods: among `COMPARISON_METHODS`.
         seeds: evaluation seeds (default ``range(profile.eval_seeds)``).
         dense_tasks, dense_fractions: what `evaluate_dense` runs.
         structural: also run the structural classifications.
@@ -86,9 +85,9 @@ def compare_methods(profile, out_dir: str | Path, *, methods=METHODS, seeds=None
         ``{"profile", "methods", "seeds", "structural": summary table, "dense": summary table,
         "gains_over_scratch": rows of `gains_over_scratch`}`` (also written, atomically, as JSON).
     """
-    unknown = sorted(set(methods) - set(METHODS))
+    unknown = sorted(set(methods) - set(COMPARISON_METHODS))
     if unknown:
-        raise InputError(f"unknown methods {unknown}: choose from {', '.join(METHODS)}")
+        raise InputError(f"unknown methods {unknown}: choose from {', '.join(COMPARISON_METHODS)}")
     out_dir = Path(out_dir)
     cache_dir = out_dir / "t1_cache"
     seeds = tuple(range(profile.eval_seeds)) if seeds is None else tuple(seeds)

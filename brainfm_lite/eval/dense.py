@@ -1,4 +1,4 @@
-"""Dense downstream tasks of seed 002 on the embedded cohort: tissue and lesion segmentation, denoising.
+"""Dense downstream tasks of Chalcroft et al. on the embedded cohort: tissue and lesion segmentation, denoising.
 
 Input is the subject's acquired T1-weighted image (its site's scanner: noise, bias field, resolution), z-scored in
 the brain and cropped or padded to ``profile.dense_volume_size``^3 around it; the encoder sees windows of its own
@@ -29,21 +29,29 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
+from brainfm_lite.config import Profile
 from brainfm_lite.datasets.structural import StructuralDataset
-from brainfm_lite.sim.cohort import make_cohort
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.metrics import dice, hd95, psnr
 from brainfm_lite.eval.probe import label_subset
-from brainfm_lite.eval.segmentation import (LESION_LABEL_MAP, TISSUE_LABEL_MAP, DenoisingObjective,
-                                            SegmentationObjective, predict_labels, sliding_window_predict)
+from brainfm_lite.eval.segmentation import (
+    LESION_LABEL_MAP,
+    TISSUE_LABEL_MAP,
+    DenoisingObjective,
+    SegmentationObjective,
+    predict_labels,
+    sliding_window_predict,
+)
 from brainfm_lite.models.decoders import SegmentationModel
-from brainfm_lite.train.config import TrainConfig
-from brainfm_lite.train.loop import Trainer
+from brainfm_lite.sim.cohort import make_cohort
 from brainfm_lite.sim.streams import Stream, stream_rng
+from brainfm_lite.train.config import TrainConfig, train_config_for
+from brainfm_lite.train.loop import Trainer
+from brainfm_lite.train.rng import seeded_init
 
 DENSE_TASKS = ("tissue", "lesion", "denoise")
 DENSE_FRACTIONS = (0.01, 0.1, 1.0)
-DENOISE_SIGMA = 0.2  # in units of the z-scored image, as seed 002
+DENOISE_SIGMA = 0.2  # in units of the z-scored image, as Chalcroft et al.
 TISSUE_NAMES = {1: "csf", 2: "gm", 3: "wm"}
 DENSE_METRICS = {"tissue": ("dice", "dice_csf", "dice_gm", "dice_wm", "hd95"), "lesion": ("dice", "hd95"),
                  "denoise": ("psnr", "psnr_noisy")}
@@ -78,11 +86,11 @@ class DenseDataset(Dataset):
         return self.structural.prepare(n_jobs=n_jobs)
 
 
-def dense_dataset(profile, *, lesions: bool = False, cache_dir: str | Path | None = None) -> DenseDataset:
+def dense_dataset(profile: Profile, *, lesions: bool = False, cache_dir: str | Path | None = None) -> DenseDataset:
     """The profile's structural cohort (``n_subjects`` at ``n_sites`` sites, ``spacing_mm``, seed ``seed``) cropped
     or padded to ``dense_volume_size``^3 voxels for the dense tasks; with `lesions`, a cohort in which every
     subject has lesions (the cohort's default gives a third of them lesions: too few for a small cohort)."""
-    cohort = make_cohort(profile.n_subjects, seed=profile.seed, spacing=profile.spacing_mm, n_sites=profile.n_sites,
+    cohort = make_cohort(profile.n_subjects, seed=profile.seed, spacing_mm=profile.spacing_mm, n_sites=profile.n_sites,
                          lesion_prob=1.0 if lesions else 0.3)
     return DenseDataset(StructuralDataset(cohort, size=(profile.dense_volume_size,) * 3, cache_dir=cache_dir))
 
@@ -126,14 +134,6 @@ def dense_split(sites, *, train_sites=(0,), test_fraction: float = 0.25, seed: i
                       unseen_site=np.flatnonzero(~at_train_sites))
 
 
-def dense_train_config(profile, **overrides) -> TrainConfig:
-    """Trainer settings of one dense run at a profile (warm-up over the first tenth, no progress bar)."""
-    settings = dict(max_steps=profile.dense_steps, batch_size=profile.dense_batch_size, lr=profile.dense_lr,
-                    warmup_steps=profile.dense_steps // 10, seed=profile.seed, num_workers=profile.num_workers,
-                    device=profile.device, progress=False, log_every=max(1, profile.dense_steps // 5))
-    return TrainConfig(**{**settings, **overrides})
-
-
 def train_dense(encoder, dataset, train_indices, task: str, *, train_config: TrainConfig, seed: int = 0,
                 freeze_encoder: bool = False, feature_size: int = 16) -> SegmentationModel:
     """Train encoder + decoder on one dense task with the shared Trainer; returns the trained model (eval mode).
@@ -150,9 +150,9 @@ def train_dense(encoder, dataset, train_indices, task: str, *, train_config: Tra
         feature_size: decoder width at full resolution.
     """
     check_task(task)
-    torch.manual_seed(seed)  # the decoder's initial weights
     n_out = {"tissue": max(TISSUE_LABEL_MAP) + 1, "lesion": max(LESION_LABEL_MAP) + 1, "denoise": 1}[task]
-    model = SegmentationModel(encoder, n_out, freeze_encoder=freeze_encoder, feature_size=feature_size)
+    with seeded_init(seed):  # the decoder's initial weights
+        model = SegmentationModel(encoder, n_out, freeze_encoder=freeze_encoder, feature_size=feature_size)
     roi = encoder.config.img_size
     if task == "denoise":
         objective = DenoisingObjective(model, roi, sigma=DENOISE_SIGMA)
@@ -188,7 +188,7 @@ def score_dense(model: SegmentationModel, dataset, indices, task: str, *, spacin
         truth = label_map[item["labels"][0]].numpy()
         predicted = predict_labels(model, image, roi)[0].cpu().numpy()
         classes = tuple(TISSUE_NAMES) if task == "tissue" else (1,)
-        dices, distances = dice(predicted, truth, classes), hd95(predicted, truth, classes, spacing=spacing_mm)
+        dices, distances = dice(predicted, truth, classes), hd95(predicted, truth, classes, spacing_mm=spacing_mm)
         per_subject["dice"].append(np.mean(list(dices.values())))
         per_subject["hd95"].append(_nanmean(list(distances.values())))
         if task == "tissue":
@@ -197,7 +197,7 @@ def score_dense(model: SegmentationModel, dataset, indices, task: str, *, spacin
     return {metric: _nanmean(values) for metric, values in per_subject.items()}
 
 
-def evaluate_dense(profile, encoder_factories: dict, *, datasets: dict | None = None, tasks=DENSE_TASKS,
+def evaluate_dense(profile: Profile, encoder_factories: dict, *, datasets: dict | None = None, tasks=DENSE_TASKS,
                    fractions=DENSE_FRACTIONS, seeds=None, freeze_encoder: bool = False,
                    train_config: TrainConfig | None = None, cache_dir: str | Path | None = None) -> list[dict]:
     """Every (encoder, task, label fraction, seed, test set) of the dense tasks, as flat result rows.
@@ -212,7 +212,8 @@ def evaluate_dense(profile, encoder_factories: dict, *, datasets: dict | None = 
         fractions: shares of the training subjects whose labels are used (at least one subject).
         seeds: default ``range(profile.eval_seeds)``; each seeds the label subset and the training run.
         freeze_encoder: train the decoders only (a dense probe) instead of fine-tuning everything.
-        train_config: default `dense_train_config(profile)`.
+        train_config: default: ``dense_steps`` of ``dense_batch_size`` at ``dense_lr`` (`train_config_for`), a
+            metrics line every fifth of the run, no intermediate checkpoints (each run trains in a scratch folder).
 
     Returns:
         One dict per run and test set: ``encoder, task, fraction, seed, test, n_train, n_test`` and the task's
@@ -224,7 +225,10 @@ def evaluate_dense(profile, encoder_factories: dict, *, datasets: dict | None = 
     for task in tasks:
         if task not in datasets:
             datasets[task] = dense_dataset(profile, lesions=task == "lesion", cache_dir=cache_dir)
-    train_config = dense_train_config(profile) if train_config is None else train_config
+    if train_config is None:
+        train_config = train_config_for(profile, steps=profile.dense_steps, batch_size=profile.dense_batch_size,
+                                        lr=profile.dense_lr, log_every=max(1, profile.dense_steps // 5),
+                                        checkpoint_every=None, progress=False)
     seeds = range(profile.eval_seeds) if seeds is None else seeds
     splits = {task: dense_split(datasets[task].sites(), seed=profile.seed) for task in tasks}
     rows = []

@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from brainfm_lite.errors import InputError
 from brainfm_lite.preprocess.crop import crop_or_pad
 from brainfm_lite.preprocess.intensity import zscore
 from brainfm_lite.sim.qmri import subject_contrasts
-from brainfm_lite.errors import InputError
 
 
 def cosine_distances(features) -> np.ndarray:

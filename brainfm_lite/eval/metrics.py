@@ -1,6 +1,6 @@
 """Scores of downstream predictions: AUC and balanced accuracy for diagnoses, MAE and Pearson r for regression,
-Dice and HD95 (mm) for segmentations (label maps in, one score per label out); NMSE, PSNR and SSIM (fastMRI conventions) for reconstructions, which
-take images [S, H, W] or [H, W] instead.
+Dice and HD95 (mm) for segmentations (label maps in, one score per label out); NMSE, PSNR and SSIM (fastMRI
+conventions) for reconstructions, which take images [S, H, W] or [H, W] instead.
 
 Every function takes array-likes [N] (numpy or torch on the CPU) and returns a float. Where a score is undefined
 (one class only, a constant vector) it returns NaN rather than raising, so one bad test fold does not stop a
@@ -83,7 +83,7 @@ def dice(pred_labels, true_labels, labels=(1, 2, 3)) -> dict[int, float]:
     return {int(label): float(value) for label, value in zip(labels, scores)}
 
 
-def hd95(pred_labels, true_labels, labels=(1, 2, 3), spacing=(1.0, 1.0, 1.0)) -> dict[int, float]:
+def hd95(pred_labels, true_labels, labels=(1, 2, 3), spacing_mm=(1.0, 1.0, 1.0)) -> dict[int, float]:
     """95th-percentile symmetric Hausdorff distance of each label's boundary, in mm (MONAI
     ``compute_hausdorff_distance``, Euclidean, ``percentile=95``).
 
@@ -91,14 +91,14 @@ def hd95(pred_labels, true_labels, labels=(1, 2, 3), spacing=(1.0, 1.0, 1.0)) ->
         pred_labels: predicted integer labels [X, Y, Z], numpy or torch.
         true_labels: reference labels [X, Y, Z].
         labels: the label values to score.
-        spacing: voxel size (x, y, z), mm (a number for isotropic voxels).
+        spacing_mm: voxel size (x, y, z), mm (a number for isotropic voxels).
 
     Returns:
         {label: HD95 in mm}. Empty-mask convention: 0 when the label is absent from both maps, NaN when it is
         absent from exactly one (no boundary to measure to; summaries skip NaN).
     """
     pred, truth = _one_hot_pair(pred_labels, true_labels, labels)
-    spacing = [float(spacing)] * 3 if np.isscalar(spacing) else [float(s) for s in spacing]
+    spacing = [float(spacing_mm)] * 3 if np.isscalar(spacing_mm) else [float(s) for s in spacing_mm]
     result = {}
     for channel, label in enumerate(labels):
         p, t = pred[:, channel : channel + 1], truth[:, channel : channel + 1]

@@ -39,9 +39,10 @@ from brainfm_lite.eval.baselines import CLASSIFICATION_TASKS, REGRESSION_TASKS, 
 from brainfm_lite.eval.metrics import auc, balanced_accuracy, mae, pearson_r
 from brainfm_lite.eval.splits import SiteSplit, site_splits
 from brainfm_lite.models.heads import LinearHead, ProbeModel
+from brainfm_lite.sim.streams import Stream, stream_rng
 from brainfm_lite.train.config import TrainConfig
 from brainfm_lite.train.loop import Trainer
-from brainfm_lite.sim.streams import Stream, stream_rng
+from brainfm_lite.train.rng import seeded_init
 
 TASKS = CLASSIFICATION_TASKS + REGRESSION_TASKS
 MODES = ("probe", "finetune")
@@ -50,7 +51,7 @@ METRICS = {"classification": ("auc", "balanced_accuracy"), "regression": ("mae",
 
 def task_kind(task: str) -> str:
     """ "classification" or "regression": the ASL diagnoses and quality score, or a structural-cohort task
-    (``data.structural_dataset.STRUCTURAL_TASKS``: older, lesion, age)."""
+    (``datasets.structural.STRUCTURAL_TASKS``: older, lesion, age)."""
     if task in CLASSIFICATION_TASKS:
         return "classification"
     if task in REGRESSION_TASKS:
@@ -150,7 +151,8 @@ def linear_probe(features, y, split: SiteSplit, kind: str, *, train_indices=None
 
     result = {"n_train": int(train.size)}
     for test, rows in _test_sets(split):
-        result[test] = {"n_test": int(rows.size), **(score(kind, y[rows], predict(rows)) if rows.size else {})}
+        metrics = score(kind, y[rows], predict(rows)) if rows.size else _nan_metrics(kind)
+        result[test] = {"n_test": int(rows.size), **metrics}
     return result
 
 
@@ -213,8 +215,8 @@ def finetune(encoder: nn.Module, dataset, split: SiteSplit, task: str, *, train_
     labels = y[train]
     if kind == "classification" and np.unique(labels).size < 2:
         return _nan_result(train.size, split, kind)
-    torch.manual_seed(seed)  # the head's initial weights
-    model = ProbeModel(encoder, LinearHead(encoder.feature_dim, 1), freeze_encoder=freeze_encoder)
+    with seeded_init(seed):  # the head's initial weights
+        model = ProbeModel(encoder, LinearHead(encoder.feature_dim, 1), freeze_encoder=freeze_encoder)
     if kind == "classification":
         objective = SupervisedObjective(model, task, pos_weight=float((labels == 0).sum() / (labels == 1).sum()))
     else:
@@ -227,7 +229,7 @@ def finetune(encoder: nn.Module, dataset, split: SiteSplit, task: str, *, train_
     objective.eval()
     result = {"n_train": int(train.size)}
     for test, rows in _test_sets(split):
-        result[test] = {"n_test": int(rows.size)}
+        result[test] = {"n_test": int(rows.size), **_nan_metrics(kind)}
         if rows.size:
             prediction = _predict(objective, Subset(dataset, rows.tolist()), config.batch_size, trainer.device)
             result[test].update(score(kind, y[rows], prediction))
@@ -330,8 +332,13 @@ def _test_sets(split: SiteSplit):
 
 def _nan_result(n_train: int, split: SiteSplit, kind: str) -> dict:
     """The result of a run that cannot train (one class only): every metric NaN."""
-    nan = {metric: float("nan") for metric in METRICS[kind]}
-    return {"n_train": int(n_train), **{test: {"n_test": int(rows.size), **nan} for test, rows in _test_sets(split)}}
+    return {"n_train": int(n_train),
+            **{test: {"n_test": int(rows.size), **_nan_metrics(kind)} for test, rows in _test_sets(split)}}
+
+
+def _nan_metrics(kind: str) -> dict:
+    """Every metric of ``kind`` as NaN: a test set that is empty, or a run that could not train."""
+    return {metric: float("nan") for metric in METRICS[kind]}
 
 
 def _nanmean(values) -> float:

@@ -12,7 +12,8 @@ one of two ways:
   Noise-free data are reproduced exactly (as its eigenvalue cut-off goes to 0). It is cheap (no backpropagation
   through the U-Net), and it is the right choice when the lines are nearly noise-free, as in these simulations;
   with noisy data it copies the noise in (the cut-off bounds how much it amplifies it).
-- ``"dps"`` (Chung et al. 2023, as seed 003's group samples): after the ordinary reverse step, move x_{t-1} along
+- ``"dps"`` (Chung et al. 2023, as the stroke DPM paper's group samples): after the ordinary reverse step, move
+x_{t-1} along
   -grad_{x_t} ||y - A x0_hat(x_t)||^2, scaled by ``dps_scale / ||y - A x0_hat||`` per slice. The gradient flows
   through the network, so a step costs about three network evaluations instead of one, and consistency is only
   approximate, but the data term is weighed against the prior, which tolerates noise.
@@ -36,8 +37,7 @@ from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.diffusion import DiffusionPrior
-from brainfm_lite.datasets.recon_slices import to_channels, to_complex
-from brainfm_lite.physics.kspace import adjoint_op, forward_op
+from brainfm_lite.physics.kspace import adjoint_op, forward_op, to_channels, to_complex
 
 SAMPLERS = ("ddpm", "ddim")
 CONSISTENCIES = ("projection", "dps")
@@ -218,7 +218,8 @@ def reconstruct(prior: DiffusionPrior, kspace: torch.Tensor, sens: torch.Tensor,
         generator = torch.Generator(device).manual_seed(seed + index)
         image, trajectory, calls = _sample(prior, kspace[chunk], chunk_sens, chunk_mask, sampler=sampler,
                                            steps=steps, consistency=consistency, dps_scale=dps_scale,
-                                           rtol=projection_rtol, clip=clip, generator=generator, n_snapshots=n_snapshots)
+                                           rtol=projection_rtol, clip=clip, generator=generator,
+                                           n_snapshots=n_snapshots)
         images.append(image)
         snapshots.append(trajectory)
     trajectory = [(t, torch.cat([batch[i][1] for batch in snapshots])) for i, (t, _) in enumerate(snapshots[0])]

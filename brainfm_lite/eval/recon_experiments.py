@@ -5,16 +5,16 @@ them (``brainfm evaluate recon --profile P`` runs it):
 
 - acquisitions: each test slice (FLAIR, unseen subjects at an unseen site) gets its own smooth coil sensitivities
   (``recon_coils``); at every R in `ACCELERATIONS` one random Cartesian column mask with a fully sampled centre of
-  `CENTER_FRACTION` of the columns (seed 003 keeps 26 ACS lines, about 8% of a fastMRI brain k-space, at every R);
-  complex Gaussian noise of `KSPACE_NOISE_STD` on every sample (the slices also carry their site's noise);
-- methods (`METHODS`): zero-filled; a supervised U-Net trained on the target subjects; diffusion priors trained on
+  `CENTER_FRACTION` of the columns (the stroke DPM paper keeps 26 ACS lines, about 8% of a fastMRI brain k-space, at
+  every R); complex Gaussian noise of `KSPACE_NOISE_STD` on every sample (the slices also carry their site's noise);
+- methods (`RECON_METHODS`): zero-filled; a supervised U-Net trained on the target subjects; diffusion priors trained on
   the target subjects only, on the source only (pretrained, no fine-tuning), pretrained then fine-tuned on the
-  target subjects (the seed's method), and on many target subjects (the upper reference). Every prior is sampled
-  with DDIM (``ddim_steps``) and hard k-space projection, the same seed for every method;
+  target subjects (the stroke DPM paper's method), and on many target subjects (the upper reference). Every prior is
+  sampled with DDIM (``ddim_steps``) and hard k-space projection, the same seed for every method;
 - scores: PSNR, SSIM and NMSE of the magnitude per slice (fastMRI conventions, data range = the slice's maximum),
   mean and standard deviation over slices;
 - the sweep: fine-tuning learning rate x duration (``diffusion_sweep_lrs`` x ``diffusion_sweep_steps``), PSNR and
-  SSIM at R = `SWEEP_ACCELERATION` (4, the seed's FLAIR setting).
+  SSIM at R = `SWEEP_ACCELERATION` (4, the stroke DPM paper's FLAIR setting).
 
 The run folder holds every model, ``recon_results.json`` (written atomically; what this function returns) and
 ``figures.npz`` (example slices, masks, a sampling trajectory and the sweep grid, for `viz.recon_plots`).
@@ -30,17 +30,27 @@ import numpy as np
 import torch
 
 from brainfm_lite.atomic import atomic_path, write_json
-from brainfm_lite.datasets.recon_slices import recon_datasets, to_channels, to_complex
+from brainfm_lite.config import Profile
+from brainfm_lite.datasets.recon_slices import recon_datasets
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.metrics import nmse, psnr, ssim
 from brainfm_lite.eval.recon import reconstruct
 from brainfm_lite.models.hub import from_pretrained, save_pretrained
-from brainfm_lite.models.recon_unet import UNET_FEATURES, ReconUNetConfig, SupervisedRecon
-from brainfm_lite.physics.kspace import cartesian_mask, coil_sensitivities, simulate_acquisition, zero_filled
+from brainfm_lite.models.presets import UNET_FEATURES
+from brainfm_lite.models.recon_unet import ReconUNetConfig, SupervisedRecon
+from brainfm_lite.physics.kspace import (
+    cartesian_mask,
+    coil_sensitivities,
+    simulate_acquisition,
+    to_channels,
+    to_complex,
+    zero_filled,
+)
 from brainfm_lite.provenance import environment, resolve_device
-from brainfm_lite.train.config import TrainConfig
+from brainfm_lite.train.config import train_config_for
 from brainfm_lite.train.diffusion_training import SLICE_LOADER_WORKERS, finetune_sweep, new_prior, train_prior
 from brainfm_lite.train.loop import Trainer
+from brainfm_lite.train.rng import seeded_init
 
 ACCELERATIONS = (2, 4, 8)
 CENTER_FRACTION = 0.08
@@ -48,12 +58,12 @@ SWEEP_ACCELERATION = 4
 # Complex k-space noise per real/imaginary part (images are about 1 in the brain, coil images about 0.5): without
 # it, 4+ coils at R = 2 determine the image completely and every method with data consistency would be exact.
 KSPACE_NOISE_STD = 0.01
-METHODS = {
+RECON_METHODS = {
     "zero_filled": "zero-filled",
     "unet_target": "supervised U-Net, target subjects",
     "diffusion_target": "diffusion, target subjects only",
     "diffusion_pretrained": "diffusion, pretrained on source, no fine-tuning",
-    "diffusion_finetuned": "diffusion, pretrained + fine-tuned on target (seed 003)",
+    "diffusion_finetuned": "diffusion, pretrained + fine-tuned on target (the stroke DPM paper)",
     "diffusion_many": "diffusion, many target subjects (upper reference)",
 }
 RESULTS_FILE = "recon_results.json"
@@ -115,28 +125,28 @@ def score_slices(truth: torch.Tensor, recon: torch.Tensor) -> dict[str, float]:
     return summary
 
 
-def train_supervised_unet(profile, dataset, out_dir: str | Path, *, resume: bool = False, **train_overrides) -> Path:
+def train_supervised_unet(profile: Profile, dataset, out_dir: str | Path, *, resume: bool = False,
+                          **train_overrides) -> Path:
     """Train the supervised U-Net baseline on `dataset` (the target slices), with the same steps, batch and rate as
     a diffusion prior trained from scratch; returns the saved model's folder (``out_dir/unet``). With `resume`, the
     run continues from its last checkpoint."""
-    torch.manual_seed(profile.seed)
-    model = SupervisedRecon(ReconUNetConfig(features=UNET_FEATURES[profile.diffusion_preset],
-                                            accelerations=ACCELERATIONS, center_fraction=CENTER_FRACTION,
-                                            n_coils=profile.recon_coils))
+    with seeded_init(profile.seed):
+        model = SupervisedRecon(ReconUNetConfig(features=UNET_FEATURES[profile.diffusion_preset],
+                                                accelerations=ACCELERATIONS, center_fraction=CENTER_FRACTION,
+                                                n_coils=profile.recon_coils))
     steps = profile.diffusion_steps
-    config = TrainConfig(**{**dict(max_steps=steps, batch_size=profile.diffusion_batch_size, lr=profile.diffusion_lr,
-                                   warmup_steps=steps // 10, min_lr_ratio=0.1, weight_decay=0.0,
-                                   seed=profile.seed, device=profile.device, num_workers=SLICE_LOADER_WORKERS,
-                                   log_every=max(1, steps // 10), checkpoint_every=max(1, steps // 5)),
-                                **train_overrides})
+    settings = dict(min_lr_ratio=0.1, weight_decay=0.0, num_workers=SLICE_LOADER_WORKERS,
+                    log_every=max(1, steps // 10))
+    config = train_config_for(profile, steps=steps, batch_size=profile.diffusion_batch_size, lr=profile.diffusion_lr,
+                              **{**settings, **train_overrides})
     result = Trainer(model, dataset, config, out_dir=out_dir).fit(resume=resume)
     metadata = {"objective": "supervised L1", "steps": result.step, "last_loss": result.last_loss,
                 "data": repr(dataset)}
     return save_pretrained(model, Path(out_dir) / "unet", metadata=metadata)
 
 
-def train_models(profile, groups: dict, out_dir: str | Path, **train_overrides) -> dict[str, Path]:
-    """Train the U-Net and the four priors of `METHODS`; returns {method: saved folder}. Keyword overrides (and
+def train_models(profile: Profile, groups: dict, out_dir: str | Path, **train_overrides) -> dict[str, Path]:
+    """Train the U-Net and the four priors of `RECON_METHODS`; returns {method: saved folder}. Keyword overrides (and
     ``resume``) go to every run."""
     out_dir = Path(out_dir)
     models = {"unet_target": train_supervised_unet(profile, groups["target_train"], out_dir / "unet_target",
@@ -152,7 +162,7 @@ def train_models(profile, groups: dict, out_dir: str | Path, **train_overrides) 
     return models
 
 
-def reconstruct_with(model, acquisition: Acquisition, profile, **sampling) -> torch.Tensor:
+def reconstruct_with(model, acquisition: Acquisition, profile: Profile, **sampling) -> torch.Tensor:
     """Complex reconstructions [S, H, W] of `acquisition` by a loaded U-Net or prior (None: zero-filled)."""
     if model is None:
         return acquisition.zero_filled()
@@ -167,8 +177,9 @@ def reconstruct_with(model, acquisition: Acquisition, profile, **sampling) -> to
     return result.image
 
 
-def run_recon_experiments(profile, out_dir: str | Path, *, n_jobs: int = 1, noise_std: float = KSPACE_NOISE_STD,
-                          cache_dir: str | Path | None = None, resume: bool = False, **train_overrides) -> dict:
+def run_recon_experiments(profile: Profile, out_dir: str | Path, *, n_jobs: int = 1,
+                          noise_std: float = KSPACE_NOISE_STD, cache_dir: str | Path | None = None,
+                          resume: bool = False, **train_overrides) -> dict:
     """Train every model, reconstruct the test slices at every R, run the fine-tuning sweep; save and return.
 
     Args:
@@ -201,7 +212,7 @@ def run_recon_experiments(profile, out_dir: str | Path, *, n_jobs: int = 1, nois
 
     tic = time.perf_counter()
     table, examples = [], {}
-    for method in METHODS:
+    for method in RECON_METHODS:
         model = None if method == "zero_filled" else from_pretrained(folders[method]).to(device)
         for acceleration, acquisition in acquisitions.items():
             recon = reconstruct_with(model, acquisition, profile)
@@ -223,14 +234,15 @@ def run_recon_experiments(profile, out_dir: str | Path, *, n_jobs: int = 1, nois
     results = {"profile": profile.name, "accelerations": list(ACCELERATIONS), "center_fraction": CENTER_FRACTION,
                "n_coils": profile.recon_coils, "noise_std": noise_std, "n_test_slices": len(truth),
                "image_size": profile.recon_image_size, "sampler": f"DDIM {profile.ddim_steps} steps",
-               "consistency": "projection", "methods": METHODS, "table": table, "sweep": sweep,
+               "consistency": "projection", "methods": RECON_METHODS, "table": table, "sweep": sweep,
                "seconds": {name: round(value, 1) for name, value in seconds.items()},
                "figures": FIGURES_FILE, "settings": profile.to_dict(), "environment": environment(device)}
     write_json(out_dir / RESULTS_FILE, results)
     return results
 
 
-def run_sweep(profile, pretrained: Path, dataset, acquisitions: dict, out_dir: Path, device, **train_overrides) -> dict:
+def run_sweep(profile: Profile, pretrained: Path, dataset, acquisitions: dict, out_dir: Path, device,
+              **train_overrides) -> dict:
     """The fine-tuning learning rate x duration grid at R = `SWEEP_ACCELERATION`: {"lrs", "steps", "psnr", "ssim"}."""
     weights = finetune_sweep(profile, pretrained, dataset, out_dir / "sweep", **train_overrides)
     lrs = sorted({lr for lr, _ in weights}, reverse=True)

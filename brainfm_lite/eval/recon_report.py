@@ -1,8 +1,9 @@
-"""Reading the results of `run_recon_experiments` (chapter 8): the table, the questions of seed 003, a recorded run.
+"""Reading the results of `run_recon_experiments` (chapter 8): the table, the questions of the stroke DPM paper, a
+recorded run.
 
     >>> results = run_recon_experiments(profile, "runs/recon")          # doctest: +SKIP
-    >>> print(results_markdown(results["table"]))                       # doctest: +SKIP
-    >>> print("\\n".join(findings(results)))                            # doctest: +SKIP
+    >>> print(recon_markdown(results["table"]))                         # doctest: +SKIP
+    >>> print("\\n".join(recon_findings(results)))                      # doctest: +SKIP
 
 ``book/results/<name>/recon_results.json`` holds runs longer than the book's smoke run, recorded with their
 settings and environment; `recorded_results` reads one and `provenance_line` says where it came from.
@@ -16,17 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.eval.recon_experiments import METHODS, RESULTS_FILE
+from brainfm_lite.eval.recon_experiments import RECON_METHODS, RESULTS_FILE
 from brainfm_lite.provenance import repo_root
 
 
-def results_markdown(table: list[dict]) -> str:
+def recon_markdown(table: list[dict]) -> str:
     """Markdown table of the rows of `run_recon_experiments`: mean (SD) over test slices of PSNR (dB), SSIM, NMSE."""
     lines = ["| method | R | PSNR (dB) | SSIM | NMSE |", "|---|---|---|---|---|"]
     for row in table:
-        lines.append(f"| {METHODS.get(row['method'], row['method'])} | {row['R']} | "
+        lines.append(f"| {RECON_METHODS.get(row['method'], row['method'])} | {row['R']} | "
                      f"{row['psnr_mean']:.2f} ({row['psnr_std']:.2f}) | "
-                     f"{row['ssim_mean']:.3f} ({row['ssim_std']:.3f}) | {row['nmse_mean']:.4f} ({row['nmse_std']:.4f}) |")
+                     f"{row['ssim_mean']:.3f} ({row['ssim_std']:.3f}) | "
+                     f"{row['nmse_mean']:.4f} ({row['nmse_std']:.4f}) |")
     return "\n".join(lines)
 
 
@@ -35,9 +37,9 @@ def psnr_by_method(table: list[dict]) -> dict[tuple[str, float], float]:
     return {(row["method"], row["R"]): row["psnr_mean"] for row in table}
 
 
-def findings(results: dict) -> list[str]:
-    """Seed 003's questions answered from `results`, one line each: at every R, does pretrain + fine-tune on the
-    target subjects beat training on them alone, and how far is it from the many-subject prior; where the sweep's
+def recon_findings(results: dict) -> list[str]:
+    """The stroke DPM paper's questions answered from `results`, one line each: at every R, does pretrain + fine-tune
+    on the target subjects beat training on them alone, and how far is it from the many-subject prior; where the sweep's
     best point lies; at how many R the fine-tuned prior beats zero-filling."""
     psnr = psnr_by_method(results["table"])
     lines = []

@@ -65,7 +65,7 @@ class DenoisingObjective(nn.Module):
     Args:
         model: ``[B, 1, X, Y, Z] -> [B, 1, X, Y, Z]`` (a `SegmentationModel` with ``n_classes=1``).
         roi_size: training window, voxels.
-        sigma: noise SD in units of the image (0.2 on z-scored images, as seed 002).
+        sigma: noise SD in units of the image (0.2 on z-scored images, as Chalcroft et al.).
     """
 
     def __init__(self, model: nn.Module, roi_size, sigma: float = 0.2):

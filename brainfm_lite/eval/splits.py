@@ -42,21 +42,16 @@ class SiteSplit:
 def site_splits(sites, *, n_folds: int = 3, in_site_test_fraction: float = 0.25, seed: int = 0) -> list[SiteSplit]:
     """Leave-sites-out folds with an in-site test set inside each.
 
-    Parameters
-    ----------
-    sites : array_like of int [N]
-        Site of each subject.
-    n_folds : int
-        Number of site groups; fold f holds group f out. At most the number of sites (and at least 2 sites
-        must be present, so that something is left to train on).
-    in_site_test_fraction : float
-        Share of each training site's subjects kept for the in-site test (stratified by site).
-    seed : int
-        Same seed, same splits.
+    Args:
+        sites (array_like of int [N]): Site of each subject.
+        n_folds (int): Number of site groups; fold f holds group f out. At most the number of sites (and at least 2
+            sites must be present, so that something is left to train on).
+        in_site_test_fraction (float): Share of each training site's subjects kept for the in-site test (stratified by
+            site).
+        seed (int): Same seed, same splits.
 
-    Returns
-    -------
-    list of SiteSplit, one per fold. Within a fold the three index sets are disjoint and sorted.
+    Returns:
+        list of SiteSplit, one per fold. Within a fold the three index sets are disjoint and sorted.
     """
     sites = np.asarray(sites)
     unique = np.unique(sites)

@@ -1,4 +1,4 @@
-"""Structural classification of the embedded cohort, as seed 001 evaluates SimCLR: in-distribution (test subjects
+"""Structural classification of the embedded cohort, as 3D-Neuro-SimCLR evaluates SimCLR: in-distribution (test subjects
 from the training sites) and out-of-distribution (unseen sites), with all and with 20 % of the training labels,
 by linear probe and by fine-tuning (chapters 6-7).
 
@@ -19,32 +19,24 @@ from pathlib import Path
 
 import numpy as np
 
+from brainfm_lite.config import Profile
+from brainfm_lite.datasets.structural import structural_dataset
 from brainfm_lite.eval.probe import MODES, evaluate_encoder
 from brainfm_lite.eval.splits import SiteSplit, site_splits
-from brainfm_lite.train.config import TrainConfig
-from brainfm_lite.train.contrastive_pretraining import structural_dataset
+from brainfm_lite.train.config import TrainConfig, train_config_for
 from brainfm_lite.train.distributed import process_device
 
 STRUCTURAL_CLASSIFICATION_TASKS = ("older", "lesion")
-STRUCTURAL_FRACTIONS = (1.0, 0.2)  # seed 001 fine-tunes with 20 % of the labels
+STRUCTURAL_FRACTIONS = (1.0, 0.2)  # 3D-Neuro-SimCLR fine-tunes with 20 % of the labels
 
 
-def structural_train_config(profile, **overrides) -> TrainConfig:
-    """Fine-tuning settings of the structural tasks: ``finetune_steps`` at ``finetune_lr`` (warm-up over the first
-    tenth), ``contrastive_batch_size`` volumes a step; keyword overrides change any field."""
-    settings = dict(max_steps=profile.finetune_steps, batch_size=profile.contrastive_batch_size,
-                    lr=profile.finetune_lr, warmup_steps=profile.finetune_steps // 10, device=profile.device,
-                    num_workers=profile.num_workers, progress=False)
-    return TrainConfig(**{**settings, **overrides})
-
-
-def structural_splits(dataset, profile, n_folds: int = 3) -> list[SiteSplit]:
+def structural_splits(dataset, profile: Profile, n_folds: int = 3) -> list[SiteSplit]:
     """Leave-sites-out folds of the dataset's sites (at most one per site), seeded by the profile."""
     sites = dataset.sites()
     return site_splits(sites, n_folds=min(n_folds, np.unique(sites).size), seed=profile.seed)
 
 
-def evaluate_structural(profile, encoder_factories: dict, *, dataset=None, cache_dir: str | Path | None = None,
+def evaluate_structural(profile: Profile, encoder_factories: dict, *, dataset=None, cache_dir: str | Path | None = None,
                         tasks=STRUCTURAL_CLASSIFICATION_TASKS, fractions=STRUCTURAL_FRACTIONS, modes=MODES,
                         n_folds: int = 3, seeds=None, splits: list[SiteSplit] | None = None,
                         train_config: TrainConfig | None = None) -> list[dict]:
@@ -62,7 +54,8 @@ def evaluate_structural(profile, encoder_factories: dict, *, dataset=None, cache
         n_folds: leave-sites-out folds (at most the number of sites).
         seeds: label-subset / initialisation seeds (default ``range(profile.eval_seeds)``).
         splits: the folds, when the caller already made them (default `structural_splits`).
-        train_config: fine-tuning settings (default `structural_train_config(profile)`).
+        train_config: fine-tuning settings (default: ``finetune_steps`` of ``contrastive_batch_size`` volumes at
+            ``finetune_lr``, `train_config_for`, no intermediate checkpoints: each run trains in a scratch folder).
 
     Returns:
         Rows of :func:`~brainfm_lite.eval.probe.evaluate_encoder` (``encoder`` = the factory's name; ``test`` =
@@ -73,7 +66,10 @@ def evaluate_structural(profile, encoder_factories: dict, *, dataset=None, cache
         dataset.prepare(n_jobs=max(1, profile.num_workers))
     splits = structural_splits(dataset, profile, n_folds) if splits is None else splits
     seeds = tuple(range(profile.eval_seeds)) if seeds is None else tuple(seeds)
-    train_config = structural_train_config(profile) if train_config is None else train_config
+    if train_config is None:
+        train_config = train_config_for(profile, steps=profile.finetune_steps,
+                                        batch_size=profile.contrastive_batch_size, lr=profile.finetune_lr,
+                                        checkpoint_every=None, progress=False)
     rows = []
     for name, factory in encoder_factories.items():
         rows += evaluate_encoder(factory, dataset, name=name, splits=splits, tasks=tasks, fractions=fractions,

@@ -16,9 +16,9 @@ import argparse
 import logging
 import sys
 
+from brainfm_lite.errors import BrainFMError
 from brainfm_lite.fetch.download import LOCK_FILENAME, data_dir, fetch, prepare_fastmri
 from brainfm_lite.fetch.registry import DATASETS, get_dataset
-from brainfm_lite.errors import BrainFMError
 
 TRUST_ON_FIRST_USE = (
     "Files without a published sha256 are trusted on first use: the first download is accepted as it is, its "
@@ -28,7 +28,8 @@ TRUST_ON_FIRST_USE = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="brainfm data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="brainfm data", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="one line per dataset")
     info = commands.add_parser("info", help="everything about one dataset")

@@ -29,7 +29,6 @@ import os
 import posixpath
 import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -38,8 +37,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import h5py
 from tqdm.auto import tqdm
 
+from brainfm_lite.atomic import atomic_dir, atomic_path, write_json
+from brainfm_lite.errors import ChecksumError, DownloadError, InputError
 from brainfm_lite.fetch.registry import Dataset, DatasetFile, get_dataset
-from brainfm_lite.errors import BrainFMError, ChecksumError, DownloadError, InputError
 
 LOCK_FILENAME = "CHECKSUMS.sha256"
 FASTMRI_FOLDER = "fastmri_brain"
@@ -267,13 +267,8 @@ def extract(archive: str | os.PathLike, target: str | os.PathLike) -> list[Path]
 def _unpack_into(target: Path, unpack) -> None:
     """Run ``unpack(folder)`` on a temporary folder beside ``target``, then rename it to ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
-    try:
+    with atomic_dir(target) as staging:  # removed on any error, KeyboardInterrupt included
         unpack(staging)
-        os.replace(staging, target)
-    except BaseException:  # also KeyboardInterrupt: never leave the staging folder behind
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _extract_tar(tarred: tarfile.TarFile, folder: Path) -> None:
@@ -453,10 +448,8 @@ def _read_lock(folder: Path) -> dict[str, str]:
 
 def _write_lock(folder: Path, hashes: dict[str, str]) -> None:
     """Write the lock file atomically, sorted, in the format ``sha256sum -c`` reads."""
-    lock = folder / LOCK_FILENAME
-    temporary = lock.with_name(lock.name + ".tmp")
-    temporary.write_text("".join(f"{hashes[name]}  {name}\n" for name in sorted(hashes)))
-    os.replace(temporary, lock)
+    with atomic_path(folder / LOCK_FILENAME) as temporary:
+        temporary.write_text("".join(f"{hashes[name]}  {name}\n" for name in sorted(hashes)))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -502,9 +495,7 @@ def prepare_fastmri(src_dir: str | os.PathLike, *, data_dir: str | os.PathLike |
     index_path = folder / FASTMRI_INDEX
     index = {entry["file"]: entry for entry in json.loads(index_path.read_text())} if index_path.exists() else {}
     index.update({entry["file"]: entry for entry in entries})
-    temporary = index_path.with_name(index_path.name + ".tmp")
-    temporary.write_text(json.dumps([index[name] for name in sorted(index)], indent=1))
-    os.replace(temporary, index_path)
+    write_json(index_path, [index[name] for name in sorted(index)])
     return folder
 
 
@@ -534,10 +525,8 @@ def _link_or_copy(source: Path, dest: Path) -> None:
     """Hard-link ``source`` to ``dest`` (copy across file systems); replace ``dest`` atomically if it differs."""
     if dest.exists() and os.path.samefile(source, dest):
         return
-    temporary = dest.with_name(dest.name + ".part")
-    temporary.unlink(missing_ok=True)
-    try:
-        os.link(source, temporary)
-    except OSError:  # another file system, or links not supported
-        shutil.copy2(source, temporary)
-    os.replace(temporary, dest)
+    with atomic_path(dest) as temporary:
+        try:
+            os.link(source, temporary)
+        except OSError:  # another file system, or links not supported
+            shutil.copy2(source, temporary)

@@ -87,9 +87,9 @@ IXI = Dataset(
     homepage="https://brain-development.org/ixi-dataset/",
     approx_size="about 4-5 GB per archive (T1, T2, PD), plus a small demographics spreadsheet",
     used_for=(
-        "Self-supervised pretraining chapters: real T1 scans for the SimCLR chapter (seed 001), and T1/T2/PD "
+        "Self-supervised pretraining chapters: real T1 scans for the SimCLR chapter (3D-Neuro-SimCLR), and T1/T2/PD "
         "from three sites (Guy's 1.5 T, Hammersmith 3 T, IOP 1.5 T) for the sequence-invariant chapter "
-        "(seed 002), which trains on one site and tests on the unseen ones."
+        "(Chalcroft et al.), which trains on one site and tests on the unseen ones."
     ),
     access="open",
     instructions=(
@@ -117,7 +117,7 @@ OPENNEURO_ASL = Dataset(
     homepage="https://openneuro.org/datasets/ds000240/versions/2.0.0",
     approx_size="about 20 MB for sub-01 (the whole dataset, 60 subjects, is about 1 GB)",
     used_for=(
-        "ASL chapter (seed 000, ICHOR): a real pCASL series (3 T Siemens Trio, 3D GRASE, labelling 1.6 s, "
+        "ASL chapter (ICHOR): a real pCASL series (3 T Siemens Trio, 3D GRASE, labelling 1.6 s, "
         "post-labelling delay 1.5 s) to compute a CBF map with physics.asl.cbf_pcasl and score it with "
         "physics.asl.qei, next to the synthetic CBF maps the masked autoencoder is pretrained on."
     ),
@@ -148,7 +148,7 @@ HMRI_DEMO = Dataset(
     homepage="https://github.com/hMRI-group/hMRI-toolbox-docs/blob/main/docs/docs/hmriDemoDataset.md",
     approx_size="about 1-2 GB zip (not published; estimated from 22 echo volumes at 0.8 mm plus the maps)",
     used_for=(
-        "Sequence-invariant chapter (seed 002): real quantitative maps (PD, R1, R2*, MT) of one brain, from "
+        "Sequence-invariant chapter (Chalcroft et al.): real quantitative maps (PD, R1, R2*, MT) of one brain, from "
         "which physics.signal simulates MPRAGE, FLASH, FSE and FLAIR contrasts of the same anatomy."
     ),
     access="open",
@@ -169,8 +169,9 @@ FASTMRI_BRAIN = Dataset(
     homepage="https://fastmri.med.nyu.edu/",
     approx_size="about 90-100 GB per archive (10 training, 3 validation batches)",
     used_for=(
-        "Reconstruction chapter (seed 003): real multi-coil brain k-space, FLAIR included, to undersample at "
-        "R = 2, 4, 8 with physics.kspace masks and score the diffusion-prior reconstruction by PSNR and SSIM."
+        "Reconstruction chapter (the stroke DPM paper): real multi-coil brain k-space, FLAIR included, to "
+        "undersample at R = 2, 4, 8 with physics.kspace masks and score the diffusion-prior reconstruction by PSNR "
+        "and SSIM."
     ),
     access="manual",
     instructions=(

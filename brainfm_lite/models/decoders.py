@@ -44,7 +44,8 @@ class UnetrDecoder(nn.Module):
     def __init__(self, encoder: Encoder, out_channels: int, feature_size: int = 16):
         super().__init__()
         config = encoder.config
-        if len(set(config.patch_size)) != 1 or config.patch_size[0] < 2 or config.patch_size[0] & (config.patch_size[0] - 1):
+        patch = config.patch_size[0]
+        if len(set(config.patch_size)) != 1 or patch < 2 or patch & (patch - 1):
             raise InputError(f"the UNETR decoder needs a cubic power-of-two patch (>= 2); got {config.patch_size}")
         self.grid_size = config.grid_size
         self.levels = int(math.log2(config.patch_size[0]))

@@ -5,7 +5,7 @@ An image is two channels, real and imaginary part: [B, 2, H, W], scaled so that 
 schedule, x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, and the U-Net learns to predict eps (MSE). The prior
 knows nothing about k-space: `brainfm_lite.eval.recon` combines it with the measurements while sampling.
 
-As in seed 003 (and its group's EDM code), the weights that matter are the exponential moving average the
+As in the stroke DPM paper (and its group's EDM code), the weights that matter are the exponential moving average the
 `Trainer` keeps (``ema_decay``): they are what `train_prior` saves, what fine-tuning starts from and what
 sampling uses.
 
@@ -26,18 +26,7 @@ from torch import nn
 
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.hub import register_model
-
-DIFFUSION_PRESETS = {
-    # CPU smoke runs at 32-64^2 (70k parameters): a training step takes about 0.1 s on 2 cores, no attention.
-    "tiny": dict(channels=(8, 16, 16), attention_levels=(False, False, False), num_res_blocks=1,
-                 norm_num_groups=4),
-    # One T4 (colab profile) at 128^2: the size the MONAI 2D DDPM tutorials use, attention at the lowest level.
-    "small": dict(channels=(32, 64, 64), attention_levels=(False, False, True), num_res_blocks=2,
-                  norm_num_groups=16),
-    # GPU server (full profile) at 256-320^2: four levels, attention at the two lowest.
-    "base": dict(channels=(64, 128, 256, 256), attention_levels=(False, False, True, True), num_res_blocks=2,
-                 norm_num_groups=32),
-}
+from brainfm_lite.models.presets import DIFFUSION_PRESETS
 
 
 @dataclass

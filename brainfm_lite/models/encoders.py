@@ -27,6 +27,7 @@ from torch import nn
 
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.hub import register_model
+from brainfm_lite.models.presets import ENCODER_PRESETS
 
 ENCODER_KINDS = ("vit", "resnet", "cnn")
 RESNET_DEPTHS = (10, 18, 34, 50, 101, 152, 200)
@@ -86,6 +87,15 @@ class EncoderConfig:
             raise InputError(f"resnet_depth must be one of {RESNET_DEPTHS}, got {self.resnet_depth}")
         if self.kind == "cnn" and not self.widths:
             raise InputError("widths must name at least one stage for the tiny CNN")
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "EncoderConfig":
+        """A ViT of a named size from `ENCODER_PRESETS` ("tiny", "small", "base"), with sin-cos positions and a
+        class token (as the MAE's encoder half), fields overridden by keyword (e.g. ``img_size=(96, 96, 96)``)."""
+        if name not in ENCODER_PRESETS:
+            raise InputError(f"unknown encoder preset {name!r}: choose one of {', '.join(ENCODER_PRESETS)}")
+        return cls(**{"kind": "vit", "pos_embed_type": "sincos", "cls_token": True, **ENCODER_PRESETS[name],
+                      **overrides})
 
     @property
     def grid_size(self) -> tuple[int, int, int]:

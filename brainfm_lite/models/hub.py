@@ -27,11 +27,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-import os
 import pickle
 import re
-import shutil
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,7 +40,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from brainfm_lite import __version__
-from brainfm_lite.atomic import write_json
+from brainfm_lite.atomic import atomic_dir, write_json
 from brainfm_lite.errors import InputError
 
 WEIGHTS_NAME = "model.safetensors"
@@ -156,27 +153,11 @@ def save_pretrained(model: nn.Module, path: str | Path, *, metadata: dict | None
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "metadata": metadata or {},
     }
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
+    with atomic_dir(path) as tmp:
         tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"class": name})
         write_json(tmp / CONFIG_NAME, config)
-        _replace_folder(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
-
-
-def _replace_folder(new: Path, dest: Path) -> None:
-    """Rename `new` onto `dest`; an existing `dest` is moved aside first and removed after the swap."""
-    if not dest.exists():
-        os.replace(new, dest)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-    os.replace(dest, old / dest.name)
-    os.replace(new, dest)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # --- loading ------------------------------------------------------------------------------------------------------

@@ -29,18 +29,7 @@ from torch import nn
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.encoders import Encoder, EncoderConfig, as_triple, build_encoder, check_vit_shape
 from brainfm_lite.models.hub import load_weights, register_model
-
-MAE_PRESETS = {
-    # CPU smoke runs: 64^3 at patch 16 is 64 patches, a training step takes hundredths of a second.
-    "tiny": dict(patch_size=16, hidden_size=96, mlp_dim=384, num_layers=2, num_heads=4,
-                 decoder_hidden_size=96, decoder_mlp_dim=384, decoder_num_layers=1, decoder_num_heads=4),
-    # One T4 (colab profile) at 96^3: ViT-Tiny width.
-    "small": dict(patch_size=16, hidden_size=192, mlp_dim=768, num_layers=4, num_heads=3,
-                  decoder_hidden_size=96, decoder_mlp_dim=384, decoder_num_layers=2, decoder_num_heads=4),
-    # GPU server (full profile): ViT-B encoder, MONAI's default decoder (384 wide, 4 blocks).
-    "base": dict(patch_size=16, hidden_size=768, mlp_dim=3072, num_layers=12, num_heads=12,
-                 decoder_hidden_size=384, decoder_mlp_dim=1536, decoder_num_layers=4, decoder_num_heads=12),
-}
+from brainfm_lite.models.presets import MAE_PRESETS
 
 
 @dataclass

@@ -21,13 +21,17 @@ import torch
 from monai.networks.nets import BasicUNet
 from torch import nn
 
-from brainfm_lite.datasets.recon_slices import to_channels, to_complex
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.hub import register_model
-from brainfm_lite.physics.kspace import cartesian_mask, coil_sensitivities, simulate_acquisition, zero_filled
-
-UNET_FEATURES = {"tiny": (8, 8, 16, 32, 64, 8), "small": (32, 32, 64, 128, 256, 32),
-                 "base": (64, 64, 128, 256, 512, 64)}  # sized like the diffusion presets of the same name
+from brainfm_lite.models.presets import UNET_FEATURES
+from brainfm_lite.physics.kspace import (
+    cartesian_mask,
+    coil_sensitivities,
+    simulate_acquisition,
+    to_channels,
+    to_complex,
+    zero_filled,
+)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Sequence-invariant contrastive objective (seed 002): NT-Xent across two contrasts plus an L1 reconstruction head.
+"""Sequence-invariant contrastive objective (Chalcroft et al.): NT-Xent across two contrasts plus an L1 reconstruction
+head.
 
 The two views of a subject (``data.seqinv_views``) show the same anatomy in two simulated contrasts, each deformed
 and corrupted. The encoder is trained to
@@ -28,7 +29,8 @@ from torch import nn
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.encoders import Encoder, EncoderConfig, build_encoder
 from brainfm_lite.models.hub import load_weights, register_model
-from brainfm_lite.models.simclr import ProjectionHead, _views, nt_xent
+from brainfm_lite.models.losses import nt_xent
+from brainfm_lite.models.simclr import ProjectionHead, _views
 
 
 @dataclass
@@ -37,7 +39,7 @@ class SeqInvConfig:
 
     Attributes:
         encoder: the backbone's `EncoderConfig` (a dict is accepted, as read back from config.json).
-        projection_widths: widths of the projection head (seed 002: 768-512-128).
+        projection_widths: widths of the projection head (Chalcroft et al.: 768-512-128).
         temperature: NT-Xent temperature.
         reconstruction_weight: weight of the L1 reconstruction loss beside the contrastive loss.
     """

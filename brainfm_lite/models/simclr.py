@@ -1,14 +1,9 @@
-"""SimCLR (Chen et al. 2020) for 3D volumes: the NT-Xent loss, a projection head and the objective (seed 001).
+"""SimCLR (Chen et al. 2020) for 3D volumes: a projection head and the objective (3D-Neuro-SimCLR).
 
-Two random views of each volume go through one encoder and a small MLP (the projection head); the loss pulls the
-two projections of a volume together and pushes them away from every other view in the batch. After pretraining
-the head is dropped and the encoder is kept (``simclr.encoder``, saved with ``save_pretrained``).
-
-NT-Xent over a batch of B pairs, with z the 2B projections scaled to unit length and tau the temperature::
-
-    s_ij = z_i . z_j / tau
-    loss_i = -s_{i,p(i)} + log sum_{k != i} exp(s_ik)        p(i): the other view of the same volume
-    loss = mean over the 2B anchors
+Two random views of each volume go through one encoder and a small MLP (the projection head); the loss
+(`~brainfm_lite.models.losses.nt_xent`) pulls the two projections of a volume together and pushes them away from
+every other view in the batch. After pretraining the head is dropped and the encoder is kept (``simclr.encoder``,
+saved with ``save_pretrained``).
 
 Example:
     >>> config = SimCLRConfig(encoder=EncoderConfig(kind="vit", img_size=32, patch_size=8, hidden_size=96,
@@ -22,79 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.encoders import Encoder, EncoderConfig, build_encoder
 from brainfm_lite.models.hub import load_weights, register_model
-
-
-class _GatherWithGradient(torch.autograd.Function):
-    """All-gather along dim 0 whose backward returns this process's share of the summed gradient.
-
-    Every process computes the same global loss from the gathered tensor, so the gradient of the local rows is
-    the sum of what every process's loss sends to them (an all-reduce); DDP's averaging of the parameter gradients
-    then gives exactly the gradient of the global loss.
-    """
-
-    @staticmethod
-    def forward(ctx, local: torch.Tensor) -> torch.Tensor:
-        ctx.rows, ctx.rank = local.shape[0], dist.get_rank()
-        parts = [torch.empty_like(local) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, local.contiguous())
-        return torch.cat(parts)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.contiguous()
-        dist.all_reduce(grad)
-        return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows]
-
-
-def gather_batch(z: torch.Tensor) -> torch.Tensor:
-    """The rows of `z` [B, D] of every process, in rank order [W*B, D] (unchanged outside DDP); gradients flow."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return z
-    return _GatherWithGradient.apply(z)
-
-
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
-    """Normalised temperature-scaled cross-entropy of SimCLR, the mean over all 2B views.
-
-    Under DDP (an initialised process group with more than one process) the projections of every process are
-    gathered first, so each view's negatives are all the other views of the global batch; every process then
-    returns the same global loss, and gradients reach the local projections.
-
-    Args:
-        z1: [B, D] projections of the first views.
-        z2: [B, D] projections of the second views; row i is the partner of row i of `z1`.
-        temperature: tau > 0; smaller values sharpen the softmax over similarities.
-
-    Returns:
-        Scalar loss (float32). Its value lies between 0 (every view far more similar to its partner than to
-        anything else) and about log(2B - 1) for unrelated views.
-    """
-    if z1.ndim != 2 or z1.shape != z2.shape:
-        raise InputError(f"nt_xent needs two [B, D] tensors of one shape; got {tuple(z1.shape)}, {tuple(z2.shape)}")
-    if not temperature > 0:
-        raise InputError(f"temperature must be positive; got {temperature}")
-    z1, z2 = gather_batch(z1), gather_batch(z2)
-    n = z1.shape[0]
-    if n < 2:
-        raise InputError("nt_xent needs at least 2 pairs: with one pair there is no negative")
-    z = nn.functional.normalize(torch.cat([z1, z2]).float(), dim=1)  # [2N, D]
-    similarity = z @ z.T / temperature  # [2N, 2N] cosine similarity / tau
-    self_mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)
-    similarity = similarity.masked_fill(self_mask, float("-inf"))  # a view is not its own negative
-    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
-    return nn.functional.cross_entropy(similarity, partner)  # log-softmax via logsumexp: stable at small tau
+from brainfm_lite.models.losses import nt_xent
 
 
 class ProjectionHead(nn.Sequential):
     """MLP from encoder features to the space where the contrastive loss is taken: Linear-ReLU-...-Linear, no bias.
 
-    Seed 001: ``ProjectionHead(512, (512, 64))``; seed 002: ``ProjectionHead(768, (512, 128))``.
+    3D-Neuro-SimCLR: ``ProjectionHead(512, (512, 64))``; Chalcroft et al.: ``ProjectionHead(768, (512, 128))``.
 
     Args:
         in_features: F, the encoder's feature length.

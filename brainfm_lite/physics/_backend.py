@@ -16,18 +16,13 @@ from brainfm_lite.errors import InputError
 def to_common(*values):
     """Convert every value to the same array kind.
 
-    Parameters
-    ----------
-    *values : float, array_like or torch.Tensor
-        Maps and sequence parameters, broadcastable to each other.
+    Args:
+        *values (float, array_like or torch.Tensor): Maps and sequence parameters, broadcastable to each other.
 
-    Returns
-    -------
-    xp : module
-        ``torch`` if any value is a tensor, else ``numpy``.
-    arrays : tuple
-        The values as tensors (device and floating dtype of the first tensor given), or for numpy as python
-        floats (scalars) and floating arrays (float32 stays float32; integer arrays become float64).
+    Returns:
+        xp : module: ``torch`` if any value is a tensor, else ``numpy``.
+        arrays : tuple: The values as tensors (device and floating dtype of the first tensor given), or for numpy as
+            python floats (scalars) and floating arrays (float32 stays float32; integer arrays become float64).
     """
     first_tensor = next((v for v in values if isinstance(v, torch.Tensor)), None)
     if first_tensor is None:

@@ -19,7 +19,8 @@ from scipy.ndimage import gaussian_filter
 from brainfm_lite.errors import InputError
 from brainfm_lite.physics._backend import check_range, clip, one_minus_exp, to_common
 
-# Arterial blood T1 (s) by field strength (T): white paper values at 1.5 and 3 T; 7 T from the seed's table.
+# Arterial blood T1 (s) by field strength (T): white paper values at 1.5 and 3 T; 7 T from the project's reference
+# table.
 T1_BLOOD = {1.5: 1.35, 3.0: 1.65, 7.0: 2.087}
 
 SECONDS_PER_MINUTE_PER_100G = 6000.0  # mL/g/s -> mL/100 g/min
@@ -28,27 +29,19 @@ SECONDS_PER_MINUTE_PER_100G = 6000.0  # mL/g/s -> mL/100 g/min
 def cbf_pcasl(delta_m, m0, *, pld, tau, t1_blood=T1_BLOOD[3.0], alpha=0.85, lam=0.9):
     """CBF from a single-delay pCASL difference image (white paper equation).
 
-    Parameters
-    ----------
-    delta_m : array_like or torch.Tensor
-        Control minus label signal, same units as ``m0``.
-    m0 : array_like or torch.Tensor
-        Equilibrium magnetisation of tissue (after :func:`m0_correction` if TR was short).
-    pld : float
-        Post-labelling delay, s (>= 0).
-    tau : float
-        Labelling duration, s (> 0).
-    t1_blood : float, default 1.65 (3 T)
-        Arterial blood T1, s.
-    alpha : float, default 0.85
-        Labelling efficiency in (0, 1].
-    lam : float, default 0.9
-        Blood-brain partition coefficient, mL/g.
+    Args:
+        delta_m (array_like or torch.Tensor): Control minus label signal, same units as ``m0``.
+        m0 (array_like or torch.Tensor): Equilibrium magnetisation of tissue (after :func:`m0_correction` if TR was
+            short).
+        pld (float): Post-labelling delay, s (>= 0).
+        tau (float): Labelling duration, s (> 0).
+        t1_blood (float, default 1.65 (3 T)): Arterial blood T1, s.
+        alpha (float, default 0.85): Labelling efficiency in (0, 1].
+        lam (float, default 0.9): Blood-brain partition coefficient, mL/g.
 
-    Returns
-    -------
-    CBF in mL/100 g/min, broadcast shape. Voxels with ``m0 <= 0`` (outside the head, or noise) get 0 instead of a
-    division by zero.
+    Returns:
+        CBF in mL/100 g/min, broadcast shape. Voxels with ``m0 <= 0`` (outside the head, or noise) get 0 instead of a
+        division by zero.
     """
     xp, (delta_m, m0, pld, tau, t1_blood, alpha, lam) = to_common(delta_m, m0, pld, tau, t1_blood, alpha, lam)
     _check_labelling(t1_blood=t1_blood, alpha=alpha, lam=lam)
@@ -62,20 +55,14 @@ def cbf_pcasl(delta_m, m0, *, pld, tau, t1_blood=T1_BLOOD[3.0], alpha=0.85, lam=
 def cbf_pasl(delta_m, m0, *, ti, ti1, t1_blood=T1_BLOOD[3.0], alpha=0.98, lam=0.9):
     """CBF from a single-TI PASL (QUIPSS II) difference image (white paper equation).
 
-    Parameters
-    ----------
-    delta_m, m0 : array_like or torch.Tensor
-        Control minus label signal and tissue M0, same units.
-    ti : float
-        Inversion time (labelling to readout), s.
-    ti1 : float
-        Bolus duration set by the QUIPSS II saturation, s (0 < TI1 <= TI).
-    t1_blood, alpha, lam : float
-        As in :func:`cbf_pcasl`; alpha defaults to 0.98 for PASL.
+    Args:
+        delta_m, m0 (array_like or torch.Tensor): Control minus label signal and tissue M0, same units.
+        ti (float): Inversion time (labelling to readout), s.
+        ti1 (float): Bolus duration set by the QUIPSS II saturation, s (0 < TI1 <= TI).
+        t1_blood, alpha, lam (float): As in :func:`cbf_pcasl`; alpha defaults to 0.98 for PASL.
 
-    Returns
-    -------
-    CBF in mL/100 g/min; 0 where ``m0 <= 0``.
+    Returns:
+        CBF in mL/100 g/min; 0 where ``m0 <= 0``.
     """
     xp, (delta_m, m0, ti, ti1, t1_blood, alpha, lam) = to_common(delta_m, m0, ti, ti1, t1_blood, alpha, lam)
     _check_labelling(t1_blood=t1_blood, alpha=alpha, lam=lam)
@@ -112,16 +99,11 @@ def asl_signal_pcasl(cbf, m0, *, att, pld, tau, t1_blood=T1_BLOOD[3.0], alpha=0.
 
     With ``pld < att`` the tissue signal is low and :func:`cbf_pcasl` underestimates CBF: the transit artefact.
 
-    Parameters
-    ----------
-    cbf : array_like or torch.Tensor
-        mL/100 g/min.
-    m0 : array_like or torch.Tensor
-        Tissue equilibrium magnetisation.
-    att : float or array_like
-        Arterial transit time, s (>= 0).
-    pld, tau, t1_blood, alpha, lam
-        As in :func:`cbf_pcasl`.
+    Args:
+        cbf (array_like or torch.Tensor): mL/100 g/min.
+        m0 (array_like or torch.Tensor): Tissue equilibrium magnetisation.
+        att (float or array_like): Arterial transit time, s (>= 0).
+        pld, tau, t1_blood, alpha, lam: As in :func:`cbf_pcasl`.
     """
     xp, (cbf, m0, att, pld, tau, t1_blood, alpha, lam) = to_common(cbf, m0, att, pld, tau, t1_blood, alpha, lam)
     _check_labelling(t1_blood=t1_blood, alpha=alpha, lam=lam)
@@ -173,23 +155,15 @@ def qei(cbf, gm, wm, csf, *, voxel_size_mm=(2.0, 2.0, 2.0), fwhm_mm=5.0, tpm_thr
     5. ``negGM`` = fraction of GM-mask voxels with negative smoothed CBF;
     6. ``QEI = cbrt((1 - exp(-3.0126 rho^2.4419)) * exp(-(0.054 DI^0.9272 + 2.8478 negGM^0.5196)))``, in [0, 1].
 
-    Parameters
-    ----------
-    cbf : numpy.ndarray [X, Y, Z]
-        CBF map, mL/100 g/min, 0 outside the brain.
-    gm, wm, csf : numpy.ndarray [X, Y, Z]
-        Tissue probability maps in [0, 1] on the same grid.
-    voxel_size_mm : 3 floats, default (2, 2, 2)
-        Voxel size in mm (``Volume.spacing``).
-    fwhm_mm : float, default 5
-        Smoothing kernel FWHM in mm.
-    tpm_threshold : float, default 0.7
-        Probability above which a voxel belongs to a tissue mask.
+    Args:
+        cbf (numpy.ndarray [X, Y, Z]): CBF map, mL/100 g/min, 0 outside the brain.
+        gm, wm, csf (numpy.ndarray [X, Y, Z]): Tissue probability maps in [0, 1] on the same grid.
+        voxel_size_mm (3 floats, default (2, 2, 2)): Voxel size in mm (``Volume.spacing_mm``).
+        fwhm_mm (float, default 5): Smoothing kernel FWHM in mm.
+        tpm_threshold (float, default 0.7): Probability above which a voxel belongs to a tissue mask.
 
-    Returns
-    -------
-    float
-        QEI in [0, 1]; higher is better.
+    Returns:
+        float: QEI in [0, 1]; higher is better.
     """
     cbf = np.asarray(cbf, dtype=np.float64)
     gm, wm, csf = (np.asarray(tpm, dtype=np.float64) for tpm in (gm, wm, csf))

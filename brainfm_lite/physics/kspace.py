@@ -361,3 +361,15 @@ def zero_filled(k, sens=None, mask=None):
         raise InputError(f"k must be multi-coil [..., C, H, W]; got shape {tuple(getattr(k, 'shape', ()))}")
     coil_images = ifft2c(_apply_mask(_as_complex(k), mask))
     return rss(coil_images) if sens is None else sense_combine(coil_images, sens)
+
+
+def to_channels(images: torch.Tensor) -> torch.Tensor:
+    """Complex images [..., H, W] as two real channels [..., 2, H, W] (real, imaginary), float32."""
+    return torch.view_as_real(images.to(torch.complex64)).movedim(-1, -3).contiguous()
+
+
+def to_complex(channels: torch.Tensor) -> torch.Tensor:
+    """Inverse of `to_channels`: [..., 2, H, W] real channels to complex64 [..., H, W]."""
+    if channels.ndim < 3 or channels.shape[-3] != 2:
+        raise InputError(f"expected channels [..., 2, H, W] (real, imaginary); got {tuple(channels.shape)}")
+    return torch.complex(channels[..., 0, :, :].float(), channels[..., 1, :, :].float())

@@ -1,6 +1,6 @@
 """MRI sequences as data: a kind plus its parameters, a seeded random sampler, and clinical presets.
 
-The sampler reproduces the contrast augmentation of seed 002 (sequence-invariant pretraining): draw a sequence
+The sampler reproduces the contrast augmentation of Chalcroft et al. (sequence-invariant pretraining): draw a sequence
 kind uniformly, then its parameters from the ranges below (``logU`` = log-uniform), and a receive-field scale
 U(0.3, 7) that multiplies PD. Times in seconds, flip angles in degrees.
 
@@ -17,10 +17,10 @@ fse       logU(2, 8)          logU(20, 150) ms
 flair     logU(1 ms, 5 s)     20 ms             logU(1 ms, min(3 s,TR))
 ========  ==================  ================  ======================  ==========  ==============================
 
-Departures from seed 002's code, all so that every drawn sequence is physically possible: the MP2RAGE TR is
-6.25 s (nitorch's default, given there as the 3 T protocol of Marques et al. 2010; seed 002's 2.3 s cannot fit a
+Departures from Chalcroft et al.'s code, all so that every drawn sequence is physically possible: the MP2RAGE TR is
+6.25 s (nitorch's default, given there as the 3 T protocol of Marques et al. 2010; Chalcroft et al.'s 2.3 s cannot fit a
 160-excitation block after TI2 = 2.2 s); the FLAIR TI is capped at TR (an inversion cannot come after the next
-one); the MPRAGE echo spacing is 6 ms (seed 002 used 2 * TE, up to 8 ms, which does not fit 200 excitations
+one); the MPRAGE echo spacing is 6 ms (Chalcroft et al. used 2 * TE, up to 8 ms, which does not fit 200 excitations
 around TI = 0.6 s). Values the seed jitters around a centre ("about 2.9 ms") are used as fixed values here.
 """
 
@@ -71,14 +71,11 @@ class Sequence:
         that holds several tissues, sum their :meth:`readouts` instead and form the image with
         :meth:`image_from_readouts` (``brainfm_lite.sim.qmri.simulate_contrast`` does).
 
-        Parameters
-        ----------
-        pd, r1 : array_like or torch.Tensor
-            Proton density and R1 (1/s).
-        r2s, r2 : array_like or torch.Tensor, optional
-            R2* (mprage, mp2rage, gre, spgr) and R2 (fse, flair), in 1/s.
-        mt : array_like or torch.Tensor, optional
-            MT saturation fraction for "gre"/"spgr"; None means no MT.
+        Args:
+            pd, r1 (array_like or torch.Tensor): Proton density and R1 (1/s).
+            r2s, r2 (array_like or torch.Tensor, optional): R2* (mprage, mp2rage, gre, spgr) and R2 (fse, flair), in
+                1/s.
+            mt (array_like or torch.Tensor, optional): MT saturation fraction for "gre"/"spgr"; None means no MT.
 
         A dict of maps with keys ``pd, r1, r2s, r2, mt`` can be passed as ``sequence.simulate(**maps)``.
         """
@@ -92,10 +89,8 @@ class Sequence:
         :meth:`image_from_readouts`. That is why the readouts keep their sign: after an inversion, a tissue not yet
         past its null is negative and cancels part of a positive neighbour in the same voxel.
 
-        Returns
-        -------
-        tuple
-            ``(gre1, gre2)`` for "mp2rage" (its two gradient-echo readouts), ``(signal,)`` for every other kind.
+        Returns:
+            tuple: ``(gre1, gre2)`` for "mp2rage" (its two gradient-echo readouts), ``(signal,)`` for every other kind.
         """
         given = {"r2s": r2s, "r2": r2}
         missing = [name for name in _REQUIRED_MAPS[self.kind] if given[name] is None]
@@ -125,19 +120,14 @@ class Sequence:
 
 
 def sample_sequence(rng=None, kinds=None) -> Sequence:
-    """Draw a random sequence as in seed 002 (see the module table).
+    """Draw a random sequence as in Chalcroft et al. (see the module table).
 
-    Parameters
-    ----------
-    rng : numpy.random.Generator, int or None
-        Generator, or a seed for one. The same seed gives the same sequence.
-    kinds : sequence of str, optional
-        Kinds to choose from (uniformly); default all of ``KINDS``.
+    Args:
+        rng (numpy.random.Generator, int or None): Generator, or a seed for one. The same seed gives the same sequence.
+        kinds (sequence of str, optional): Kinds to choose from (uniformly); default all of ``KINDS``.
 
-    Returns
-    -------
-    Sequence
-        With ``params["receive_scale"]`` drawn from U(0.3, 7).
+    Returns:
+        Sequence: With ``params["receive_scale"]`` drawn from U(0.3, 7).
     """
     rng = np.random.default_rng(rng)
     kinds = KINDS if kinds is None else tuple(kinds)

@@ -7,13 +7,12 @@ differentiable; otherwise it is a numpy array. All signals are noise-free and in
 
 Notation: ``E1 = exp(-TR * R1)``, ``a`` the flip angle in radians.
 
-Example
--------
->>> import numpy as np
->>> pd, r1, r2s = np.array([0.8, 0.7]), np.array([1 / 1.5, 1 / 0.85]), np.array([1 / 0.05, 1 / 0.045])
->>> image = spgr(pd, r1, r2s, tr=0.025, te=0.005, flip_deg=20)  # T1-weighted FLASH: WM brighter than GM
->>> bool(image[1] > image[0])
-True
+Example:
+    >>> import numpy as np
+    >>> pd, r1, r2s = np.array([0.8, 0.7]), np.array([1 / 1.5, 1 / 0.85]), np.array([1 / 0.05, 1 / 0.045])
+    >>> image = spgr(pd, r1, r2s, tr=0.025, te=0.005, flip_deg=20)  # T1-weighted FLASH: WM brighter than GM
+    >>> bool(image[1] > image[0])
+    True
 """
 
 from __future__ import annotations
@@ -31,22 +30,16 @@ def spgr(pd, r1, r2s, *, tr, te, flip_deg, mt=0.0):
 
     MT is modelled as in the hMRI toolbox: a fraction of the longitudinal magnetisation saturated once per TR.
 
-    Parameters
-    ----------
-    pd : array_like or torch.Tensor
-        Proton density (>= 0), any shape.
-    r1, r2s : array_like or torch.Tensor
-        Longitudinal rate R1 (> 0) and effective transverse rate R2* (>= 0), in 1/s.
-    tr, te : float or array_like
-        Repetition time (> 0) and echo time (>= 0), in s.
-    flip_deg : float or array_like
-        Flip angle in degrees, in (0, 180].
-    mt : float or array_like, default 0
-        Magnetisation-transfer saturation as a fraction in [0, 1).
+    Args:
+        pd (array_like or torch.Tensor): Proton density (>= 0), any shape.
+        r1, r2s (array_like or torch.Tensor): Longitudinal rate R1 (> 0) and effective transverse rate R2* (>= 0), in
+            1/s.
+        tr, te (float or array_like): Repetition time (> 0) and echo time (>= 0), in s.
+        flip_deg (float or array_like): Flip angle in degrees, in (0, 180].
+        mt (float or array_like, default 0): Magnetisation-transfer saturation as a fraction in [0, 1).
 
-    Returns
-    -------
-    Signal with the broadcast shape of the inputs; numpy array, or tensor if any input is a tensor.
+    Returns:
+        Signal with the broadcast shape of the inputs; numpy array, or tensor if any input is a tensor.
     """
     xp, (pd, r1, r2s, tr, te, flip_deg, mt) = to_common(pd, r1, r2s, tr, te, flip_deg, mt)
     _check_maps(pd=pd, r1=r1, r2s=r2s)
@@ -65,18 +58,13 @@ def fse(pd, r1, r2, *, tr, te):
 
     Assumes the train leaves no longitudinal magnetisation at its end, so that each TR recovers from zero.
 
-    Parameters
-    ----------
-    pd : array_like or torch.Tensor
-        Proton density (>= 0).
-    r1, r2 : array_like or torch.Tensor
-        R1 (> 0) and R2 (>= 0), in 1/s.
-    tr, te : float or array_like
-        Repetition time (> 0) and effective echo time (>= 0), in s.
+    Args:
+        pd (array_like or torch.Tensor): Proton density (>= 0).
+        r1, r2 (array_like or torch.Tensor): R1 (> 0) and R2 (>= 0), in 1/s.
+        tr, te (float or array_like): Repetition time (> 0) and effective echo time (>= 0), in s.
 
-    Returns
-    -------
-    Signal with the broadcast shape of the inputs (numpy array or tensor, as given).
+    Returns:
+        Signal with the broadcast shape of the inputs (numpy array or tensor, as given).
     """
     xp, (pd, r1, r2, tr, te) = to_common(pd, r1, r2, tr, te)
     _check_maps(pd=pd, r1=r1, r2=r2)
@@ -92,20 +80,16 @@ def flair(pd, r1, r2, *, tr, te, ti, magnitude=True):
     Derivation: the readout leaves Mz = 0; it recovers for TR - TI, is inverted, and recovers for TI before the
     excitation. The tissue with rate R1 is nulled at ``TI = ln(2) / R1`` when TR >> T1.
 
-    Parameters
-    ----------
-    pd : array_like or torch.Tensor
-        Proton density (>= 0).
-    r1, r2 : array_like or torch.Tensor
-        R1 (> 0) and R2 (>= 0), in 1/s.
-    tr, te, ti : float or array_like
-        Repetition time (> 0), echo time (>= 0) and inversion time (0 <= TI <= TR), in s.
-    magnitude : bool, default True
-        Return ``|S|``, as a scanner shows a magnitude image; False keeps the sign (negative before the null).
+    Args:
+        pd (array_like or torch.Tensor): Proton density (>= 0).
+        r1, r2 (array_like or torch.Tensor): R1 (> 0) and R2 (>= 0), in 1/s.
+        tr, te, ti (float or array_like): Repetition time (> 0), echo time (>= 0) and inversion time (0 <= TI <= TR), in
+            s.
+        magnitude (bool, default True): Return ``|S|``, as a scanner shows a magnitude image; False keeps the sign
+            (negative before the null).
 
-    Returns
-    -------
-    Signal with the broadcast shape of the inputs (numpy array or tensor, as given).
+    Returns:
+        Signal with the broadcast shape of the inputs (numpy array or tensor, as given).
     """
     xp, (pd, r1, r2, tr, te, ti) = to_common(pd, r1, r2, tr, te, ti)
     _check_maps(pd=pd, r1=r1, r2=r2)
@@ -120,7 +104,7 @@ def mprage(pd, r1, r2s, *, tr, te, ti, flip_deg, echo_spacing=6e-3, n_excitation
     """MPRAGE: one inversion followed by one block of ``n`` low-angle gradient echoes, repeated every TR.
 
     The model is Marques et al. (2010, NeuroImage 49:1271, appendix) with a single readout block, as in the
-    simulator of seed 002 (nitorch). Assumptions: ideal spoiling; instantaneous pulses; the block of
+    simulator of Chalcroft et al. (nitorch). Assumptions: ideal spoiling; instantaneous pulses; the block of
     ``n = n_excitations`` excitations, ``echo_spacing`` apart, is centred on TI (linear ordering, the k-space
     centre is acquired after ``n / 2`` excitations); the inversion leaves ``-eff * Mz``; steady state over TRs.
 
@@ -134,33 +118,21 @@ def mprage(pd, r1, r2s, *, tr, te, ti, flip_deg, echo_spacing=6e-3, n_excitation
       (equal to Marques' closed form);
     - ``S = PD * sin(a) * Mz(after inversion, TD1 and n/2 excitations) * exp(-TE * R2*)``.
 
-    Parameters
-    ----------
-    pd : array_like or torch.Tensor
-        Proton density (>= 0).
-    r1, r2s : array_like or torch.Tensor
-        R1 (> 0) and R2* (>= 0), in 1/s.
-    tr : float
-        Time between two inversions, in s.
-    te : float
-        Echo time of the gradient echoes, in s (T2* decay).
-    ti : float
-        Time from the inversion to the centre of the readout block, in s.
-    flip_deg : float
-        Flip angle of the readout, degrees in (0, 180].
-    echo_spacing : float, default 6 ms
-        Time between two excitations of the block, in s.
-    n_excitations : int, default 160
-        Excitations per block (phase-encoding steps per inversion).
-    inversion_efficiency : float, default 0.96
-        Fraction in (0, 1] of Mz that the inversion flips (0.96: Siemens adiabatic pulse).
-    magnitude : bool, default True
-        Return ``|S|`` as a scanner shows it.
+    Args:
+        pd (array_like or torch.Tensor): Proton density (>= 0).
+        r1, r2s (array_like or torch.Tensor): R1 (> 0) and R2* (>= 0), in 1/s.
+        tr (float): Time between two inversions, in s.
+        te (float): Echo time of the gradient echoes, in s (T2* decay).
+        ti (float): Time from the inversion to the centre of the readout block, in s.
+        flip_deg (float): Flip angle of the readout, degrees in (0, 180].
+        echo_spacing (float, default 6 ms): Time between two excitations of the block, in s.
+        n_excitations (int, default 160): Excitations per block (phase-encoding steps per inversion).
+        inversion_efficiency (float, default 0.96): Fraction in (0, 1] of Mz that the inversion flips (0.96: Siemens
+            adiabatic pulse).
+        magnitude (bool, default True): Return ``|S|`` as a scanner shows it.
 
-    Raises
-    ------
-    InputError
-        Also when the block does not fit: TI < n*es/2 or TR - TI < n*es/2.
+    Raises:
+        InputError: Also when the block does not fit: TI < n*es/2 or TR - TI < n*es/2.
     """
     xp, (pd, r1, r2s, tr, te, ti, flip_deg, echo_spacing, n, eff) = to_common(
         pd, r1, r2s, tr, te, ti, flip_deg, echo_spacing, n_excitations, inversion_efficiency)
@@ -198,33 +170,22 @@ def mp2rage_readouts(pd, r1, r2s, *, tr, te, ti1, ti2, flip1_deg, flip2_deg, ech
     ``GRE1 = sin(a1) * [(-eff Mss e1 + 1 - e1) c1^(n/2) + B1(n/2)]`` and GRE2 likewise after the first block and
     TD2; both times ``PD * exp(-TE * R2*)``.
 
-    Parameters
-    ----------
-    pd, r1, r2s : array_like or torch.Tensor
-        Proton density (>= 0), R1 (> 0) and R2* (>= 0) in 1/s.
-    tr : float
-        Time between two inversions (MP2RAGE TR), in s.
-    te : float
-        Echo time, in s.
-    ti1, ti2 : float
-        Inversion to the centre of the first / second block, in s.
-    flip1_deg, flip2_deg : float
-        Flip angles of the two blocks, degrees in (0, 180].
-    echo_spacing : float, default 5.8 ms
-        Time between two excitations within a block, in s.
-    n_excitations : int, default 160
-        Excitations per block.
-    inversion_efficiency : float, default 0.96
+    Args:
+        pd, r1, r2s (array_like or torch.Tensor): Proton density (>= 0), R1 (> 0) and R2* (>= 0) in 1/s.
+        tr (float): Time between two inversions (MP2RAGE TR), in s.
+        te (float): Echo time, in s.
+        ti1, ti2 (float): Inversion to the centre of the first / second block, in s.
+        flip1_deg, flip2_deg (float): Flip angles of the two blocks, degrees in (0, 180].
+        echo_spacing (float, default 5.8 ms): Time between two excitations within a block, in s.
+        n_excitations (int, default 160): Excitations per block.
+        inversion_efficiency (float, default 0.96):
 
-    Returns
-    -------
-    gre1, gre2 : arrays or tensors
-        Signed signals; GRE1 is negative for long-T1 tissue.
+    Returns:
+        gre1, gre2 : arrays or tensors: Signed signals; GRE1 is negative for long-T1 tissue.
 
-    Raises
-    ------
-    InputError
-        For out-of-range values, or blocks that do not fit: TI1 < n*es/2, TI2 - TI1 < n*es, TR - TI2 < n*es/2.
+    Raises:
+        InputError: For out-of-range values, or blocks that do not fit: TI1 < n*es/2, TI2 - TI1 < n*es, TR - TI2 <
+            n*es/2.
     """
     xp, (pd, r1, r2s, tr, te, ti1, ti2, flip1, flip2, echo_spacing, n, eff) = to_common(
         pd, r1, r2s, tr, te, ti1, ti2, flip1_deg, flip2_deg, echo_spacing, n_excitations, inversion_efficiency)
@@ -279,10 +240,9 @@ def mp2rage_uniform(gre1, gre2):
     (each times its volume fraction) first, then combine; the ratio of a sum is not the sum of the ratios.
     Voxels where both readouts are 0 give 0.
 
-    Parameters
-    ----------
-    gre1, gre2 : array_like or torch.Tensor
-        The signed readouts of :func:`mp2rage_readouts` (or sums of them), broadcastable to each other.
+    Args:
+        gre1, gre2 (array_like or torch.Tensor): The signed readouts of :func:`mp2rage_readouts` (or sums of them),
+            broadcastable to each other.
     """
     xp, (gre1, gre2) = to_common(gre1, gre2)
     power = gre1**2 + gre2**2

@@ -5,8 +5,8 @@ simulator uses are in rates: ``R1 = 1/T1``, ``R2 = 1/T2``, ``R2* = 1/T2*`` in 1/
 (the long-T1 end of the range is the low-R1 end), ``midpoint("r1")`` is ``1 / midpoint of T1`` (the middle of the
 printed table), and ``draw(rng)`` picks one subject's values uniformly inside the ranges.
 
-Healthy tissue (GM, WM, CSF) follows the REFERENCE.md table (seed 002's simulator). The table says "> 300 ms" for the
-T2* of CSF and "~1.0" for its PD; we take 300-500 ms and 0.98-1.0. CSF has no macromolecules, so no MT.
+Healthy tissue (GM, WM, CSF) follows the REFERENCE.md table (Chalcroft et al.'s simulator). The table says "> 300 ms"
+for the T2* of CSF and "~1.0" for its PD; we take 300-500 ms and 0.98-1.0. CSF has no macromolecules, so no MT.
 
 The lesion class models a chronic white-matter lesion (WM hyperintensity, MS plaque): tissue that lost myelin
 and gained water, so every value moves from WM toward CSF. The ranges are teaching values placed where these papers
@@ -35,16 +35,12 @@ _TIME_OF_RATE = {"r1": "t1", "r2": "t2", "r2s": "t2s"}
 class Tissue:
     """Literature ranges ``(low, high)`` of one tissue's MR properties at one field strength.
 
-    Attributes
-    ----------
-    name : str
-        "gm", "wm", "csf" or "lesion".
-    t1, t2, t2s : tuple of float
-        Relaxation times T1, T2, T2*, in s.
-    pd : tuple of float
-        Proton density as a fraction of pure water (CSF is about 1).
-    mt : tuple of float
-        Magnetisation-transfer saturation as a fraction in [0, 1) (the hMRI toolbox prints percent).
+    Attributes:
+        name (str): "gm", "wm", "csf" or "lesion".
+        t1, t2, t2s (tuple of float): Relaxation times T1, T2, T2*, in s.
+        pd (tuple of float): Proton density as a fraction of pure water (CSF is about 1).
+        mt (tuple of float): Magnetisation-transfer saturation as a fraction in [0, 1) (the hMRI toolbox prints
+            percent).
     """
 
     name: str
@@ -110,10 +106,8 @@ SUPPORTED_FIELDS_T = (3.0,)
 def tissues(field_strength: float = 3.0) -> dict[str, Tissue]:
     """The tissue table at a field strength (tesla); only 3 T is tabulated.
 
-    Raises
-    ------
-    InputError
-        For any other field strength (relaxation times change with the field, so 3 T values would be wrong).
+    Raises:
+        InputError: For any other field strength (relaxation times change with the field, so 3 T values would be wrong).
     """
     if float(field_strength) not in SUPPORTED_FIELDS_T:
         raise InputError(f"tissue values are tabulated at {SUPPORTED_FIELDS_T} T only; got {field_strength} T")

@@ -17,11 +17,11 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 from brainfm_lite.data.checks import as_mask, describe, require_3d
-from brainfm_lite.preprocess.resample import resample_like
 from brainfm_lite.data.sitk_bridge import from_sitk, single_threaded, to_sitk
-from brainfm_lite.preprocess.templates import mni_brain_mask
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
+from brainfm_lite.preprocess.resample import resample_like
+from brainfm_lite.preprocess.templates import mni_brain_mask
 
 MASK_METHODS = ("otsu", "mni")
 
@@ -46,7 +46,7 @@ def brain_mask(volume: Volume, *, method: str = "otsu", erosion_mm: float = 3.0,
     """
     require_3d(volume, "brain_mask")
     if method == "mni":
-        resolution = 1 if min(volume.spacing) < 2.0 else 2
+        resolution = 1 if min(volume.spacing_mm) < 2.0 else 2
         template_mask = resample_like(mni_brain_mask(resolution), volume, order=0).data > 0.5
         return template_mask & (volume.data != 0)
     if method != "otsu":
@@ -55,14 +55,14 @@ def brain_mask(volume: Volume, *, method: str = "otsu", erosion_mm: float = 3.0,
         raise InputError(f"brain_mask radii must be >= 0 mm; got erosion_mm={erosion_mm}, closing_mm={closing_mm}")
 
     foreground = volume.data > threshold_otsu(volume.data)
-    erosion = _ball(erosion_mm, volume.spacing)
+    erosion = _ball(erosion_mm, volume.spacing_mm)
     core = ndimage.binary_erosion(foreground, erosion)
     if not core.any():
         raise InputError(f"brain_mask found no tissue in {describe(volume)} (empty after thresholding)")
     components, _ = ndimage.label(core)
     largest = components == np.argmax(np.bincount(components.ravel())[1:]) + 1
     brain = ndimage.binary_dilation(largest, erosion) & foreground
-    brain = _closing(brain, _ball(closing_mm, volume.spacing))
+    brain = _closing(brain, _ball(closing_mm, volume.spacing_mm))
     return ndimage.binary_fill_holes(brain)
 
 
@@ -152,10 +152,10 @@ def bias_field_correct(volume: Volume, mask=None, shrink: int = 4, iterations=(5
     return volume.with_data(volume.data / np.exp(log_bias), bias_field=record)
 
 
-def _ball(radius_mm: float, spacing) -> np.ndarray:
-    """Bool structuring element: the voxels within `radius_mm` of the centre on a grid of `spacing` mm."""
-    half_widths = [int(radius_mm // s) for s in spacing]
-    offsets = np.meshgrid(*[np.arange(-h, h + 1) * s for h, s in zip(half_widths, spacing)], indexing="ij")
+def _ball(radius_mm: float, spacing_mm) -> np.ndarray:
+    """Bool structuring element: the voxels within `radius_mm` of the centre on a grid of `spacing_mm`."""
+    half_widths = [int(radius_mm // s) for s in spacing_mm]
+    offsets = np.meshgrid(*[np.arange(-h, h + 1) * s for h, s in zip(half_widths, spacing_mm)], indexing="ij")
     return sum(o**2 for o in offsets) <= radius_mm**2
 
 

@@ -8,7 +8,7 @@ what it measured, so a result says exactly how it was made. The chain is determi
 space) gives the same voxels, whatever the orientation it was stored in.
 
 Example:
-    >>> volume = preprocess(load_volume("sub-01_T1w.nii.gz"), spacing=2.0, shape=(96, 112, 96))  # doctest: +SKIP
+    >>> volume = preprocess(load_volume("sub-01_T1w.nii.gz"), spacing_mm=2.0, shape=(96, 112, 96))  # doctest: +SKIP
     >>> volume, mask = preprocess(t1, register=None, return_mask=True)                           # doctest: +SKIP
 """
 
@@ -17,29 +17,30 @@ from __future__ import annotations
 import numpy as np
 
 from brainfm_lite.data.checks import as_mask, as_spacing, describe, require_3d
+from brainfm_lite.data.volume import Volume
+from brainfm_lite.errors import InputError
 from brainfm_lite.preprocess.crop import crop_or_pad
 from brainfm_lite.preprocess.intensity import apply_mask, bias_field_correct, brain_mask, clip_percentiles, zscore
 from brainfm_lite.preprocess.orientation import to_ras
 from brainfm_lite.preprocess.registration import TRANSFORMS, apply_registration, register_to_mni
 from brainfm_lite.preprocess.resample import resample
-from brainfm_lite.data.volume import Volume
-from brainfm_lite.errors import InputError
 
 # N4 fits a smooth field (its B-spline control points lie tens of mm apart): fitting on voxels of about 8 mm
 # (shrink 4 at 2 mm, 2 at 4 mm) finds the same field as finer voxels, in about a second on one thread.
 N4_FIT_SPACING_MM = 8.0
 
 
-def preprocess(volume: Volume, *, spacing=2.0, shape=None, register: str | None = "rigid", bias_correct: bool = True,
-               skull_strip: bool = True, clip=(0.5, 99.5), normalise: str | None = "zscore", mask=None,
+def preprocess(volume: Volume, *, spacing_mm=2.0, shape=None, register: str | None = "rigid",
+               bias_correct: bool = True, skull_strip: bool = True, clip=(0.5, 99.5),
+               normalise: str | None = "zscore", mask=None,
                return_mask: bool = False) -> Volume | tuple[Volume, Volume]:
     """Run the preprocessing chain on a 3D volume.
 
     Args:
         volume: 3D image [X, Y, Z] (T1-weighted for the skull strip and MNI registration), any orientation.
-        spacing: output voxel size in mm (one number; three are accepted without registration).
+        spacing_mm: output voxel size in mm (one number; three are accepted without registration).
         shape: output spatial shape (3 ints) cropped/padded around the brain; None keeps the grid's shape.
-        register: "rigid" or "affine" registration to MNI152 (the output is then on the MNI grid at `spacing`),
+        register: "rigid" or "affine" registration to MNI152 (the output is then on the MNI grid at `spacing_mm`),
             or None to resample in place.
         bias_correct: run N4 bias-field correction first.
         skull_strip: set voxels outside the brain mask to 0.
@@ -55,10 +56,10 @@ def preprocess(volume: Volume, *, spacing=2.0, shape=None, register: str | None 
     if register not in TRANSFORMS + (None,) or normalise not in ("zscore", None):
         raise InputError(f"preprocess needs register in {TRANSFORMS + (None,)} and normalise in ('zscore', None); "
                          f"got register={register!r}, normalise={normalise!r} for {describe(volume)}")
-    as_spacing(spacing, volume)  # fail now, not after minutes of work
-    if register is not None and np.ndim(spacing) != 0:
-        raise InputError(f"registration to MNI needs one isotropic spacing (mm); got {spacing!r}")
-    steps = [{"step": "options", "spacing": np.asarray(spacing, dtype=float).tolist(),
+    as_spacing(spacing_mm, volume)  # fail now, not after minutes of work
+    if register is not None and np.ndim(spacing_mm) != 0:
+        raise InputError(f"registration to MNI needs one isotropic spacing_mm; got {spacing_mm!r}")
+    steps = [{"step": "options", "spacing_mm": np.asarray(spacing_mm, dtype=float).tolist(),
               "shape": None if shape is None else [int(n) for n in shape], "register": register,
               "bias_correct": bias_correct, "skull_strip": skull_strip,
               "clip": None if clip is None else [float(c) for c in clip], "normalise": normalise,
@@ -68,10 +69,10 @@ def preprocess(volume: Volume, *, spacing=2.0, shape=None, register: str | None 
     given_mask = None if mask is None else to_ras(volume.with_data(as_mask(mask, volume).astype(np.float32)))
     steps.append({"step": "to_ras", "orientation_in": image.meta["orientation_in"]})
     if bias_correct:
-        shrink = max(1, round(N4_FIT_SPACING_MM / min(image.spacing)))
+        shrink = max(1, round(N4_FIT_SPACING_MM / min(image.spacing_mm)))
         image = bias_field_correct(image, None if given_mask is None else given_mask.data > 0.5, shrink=shrink)
         steps.append({"step": "bias_field_correct", **image.meta["bias_field"]})
-    image, given_mask, step = _to_output_grid(image, given_mask, spacing, register)
+    image, given_mask, step = _to_output_grid(image, given_mask, spacing_mm, register)
     steps.append(step)
 
     brain, method = _brain(image, given_mask, skull_strip, registered=register is not None)
@@ -96,17 +97,18 @@ def preprocess(volume: Volume, *, spacing=2.0, shape=None, register: str | None 
     return image
 
 
-def _to_output_grid(image: Volume, given_mask: Volume | None, spacing, register: str | None):
-    """Register to MNI at `spacing` (register set) or resample to `spacing`; the given mask follows (nearest)."""
+def _to_output_grid(image: Volume, given_mask: Volume | None, spacing_mm, register: str | None):
+    """Register to MNI at `spacing_mm` (register set) or resample to it; the given mask follows (nearest)."""
     if register is not None:
-        image = register_to_mni(image, transform=register, resolution=1 if spacing < 2 else 2, spacing=spacing)
+        image = register_to_mni(image, transform=register, resolution=1 if spacing_mm < 2 else 2,
+                                spacing_mm=spacing_mm)
         record = image.meta["registration"]
         moved_mask = None if given_mask is None else apply_registration(given_mask, record, order=0)
-        summary = {key: record[key] for key in ("transform", "template", "spacing", "final_metric", "iterations",
+        summary = {key: record[key] for key in ("transform", "template", "spacing_mm", "final_metric", "iterations",
                                                 "parameters", "fixed_parameters")}
         return image, moved_mask, {"step": "register_to_mni", **summary}
-    image = resample(image, spacing, order=1)
-    moved_mask = None if given_mask is None else resample(given_mask, spacing, order=0)
+    image = resample(image, spacing_mm, order=1)
+    moved_mask = None if given_mask is None else resample(given_mask, spacing_mm, order=0)
     return image, moved_mask, {"step": "resample", **image.meta["resample"]}
 
 

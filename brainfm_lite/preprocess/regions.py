@@ -92,22 +92,16 @@ def region_masks(shape, affine, *, parcellation: str = "lobes",
                  within: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Disjoint boolean masks of one parcellation on a grid.
 
-    Parameters
-    ----------
-    shape : (X, Y, Z)
-        Grid shape.
-    affine : numpy.ndarray [4, 4]
-        Voxel-to-MNI-mm affine of the grid.
-    parcellation : "lobes" or "territories"
-        Which set of regions (see the module docstring).
-    within : numpy.ndarray [X, Y, Z] of bool, optional
-        Keep only these voxels (e.g. the brain mask, or grey matter).
+    Args:
+        shape ((X, Y, Z)): Grid shape.
+        affine (numpy.ndarray [4, 4]): Voxel-to-MNI-mm affine of the grid.
+        parcellation ("lobes" or "territories"): Which set of regions (see the module docstring).
+        within (numpy.ndarray [X, Y, Z] of bool, optional): Keep only these voxels (e.g. the brain mask, or grey
+            matter).
 
-    Returns
-    -------
-    dict
-        Region name (``frontal_l``, ``posterior_cingulate``, ``mca_r``, ...) -> bool array [X, Y, Z]; every voxel
-        (inside ``within``) belongs to exactly one region.
+    Returns:
+        dict: Region name (``frontal_l``, ``posterior_cingulate``, ``mca_r``, ...) -> bool array [X, Y, Z]; every voxel
+            (inside ``within``) belongs to exactly one region.
     """
     if parcellation not in PARCELLATIONS:
         raise InputError(f"unknown parcellation '{parcellation}'; choose one of {sorted(PARCELLATIONS)}")

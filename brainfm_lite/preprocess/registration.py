@@ -8,7 +8,7 @@ the FSL and ANTs command-line tools cannot be installed with pip at all.
 Method (the classic ITK v4 recipe):
 
 * fixed image: the MNI152 template from nilearn (`mni_template`), on its `resolution` grid or resampled to
-  `spacing` mm (coarser is faster); moving image: the volume;
+  `spacing_mm` (coarser is faster); moving image: the volume;
 * start: centres of mass aligned (``CenteredTransformInitializer`` in MOMENTS mode);
 * metric: Mattes mutual information (works across contrasts and intensity scales), on about 20,000 voxels
   drawn at random with a fixed seed at each level;
@@ -24,7 +24,7 @@ LPS millimetres. ``meta["registration"]`` stores it so that `apply_registration`
 the same scan to MNI with exactly the same mapping.
 
 Example:
-    >>> t1_mni = register_to_mni(t1, transform="rigid", spacing=2.0)          # doctest: +SKIP
+    >>> t1_mni = register_to_mni(t1, transform="rigid", spacing_mm=2.0)       # doctest: +SKIP
     >>> labels_mni = apply_registration(labels, t1_mni.meta["registration"], order=0)   # doctest: +SKIP
 """
 
@@ -35,9 +35,9 @@ import SimpleITK as sitk
 
 from brainfm_lite.data.checks import describe, require_3d
 from brainfm_lite.data.sitk_bridge import from_sitk, single_threaded, to_sitk
-from brainfm_lite.preprocess.templates import mni_template
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
+from brainfm_lite.preprocess.templates import mni_template
 
 __all__ = ["register_to_mni", "apply_registration", "mni_template", "TRANSFORMS"]
 
@@ -49,14 +49,14 @@ INTERPOLATORS = {0: sitk.sitkNearestNeighbor, 1: sitk.sitkLinear, 3: sitk.sitkBS
 
 
 def register_to_mni(volume: Volume, *, transform: str = "rigid", resolution: int = 2,
-                    spacing: float | None = None) -> Volume:
+                    spacing_mm: float | None = None) -> Volume:
     """Register a 3D volume to the MNI152 template and resample it onto the template grid.
 
     Args:
         volume: 3D image [X, Y, Z], any orientation (world coordinates are what count).
         transform: "rigid" (6 parameters) or "affine" (12; rigid first, then affine).
         resolution: nilearn template grid, 1 or 2 mm.
-        spacing: output voxel size (mm) on the template's field of view; None keeps `resolution`.
+        spacing_mm: output voxel size (mm) on the template's field of view; None keeps `resolution`.
 
     Returns:
         The volume on the MNI grid (linear interpolation, 0 outside the scan). ``meta["registration"]`` holds the
@@ -66,7 +66,7 @@ def register_to_mni(volume: Volume, *, transform: str = "rigid", resolution: int
     require_3d(volume, "register_to_mni")
     if transform not in TRANSFORMS:
         raise InputError(f"transform must be one of {TRANSFORMS}; got {transform!r} for {describe(volume)}")
-    template = mni_template(resolution, spacing)
+    template = mni_template(resolution, spacing_mm)
     fixed, moving = to_sitk(template), to_sitk(volume)
 
     with single_threaded():
@@ -75,14 +75,14 @@ def register_to_mni(volume: Volume, *, transform: str = "rigid", resolution: int
         result, stages = initial, []
         for stage in ("rigid", "affine")[: TRANSFORMS.index(transform) + 1]:
             start = result if stage == "rigid" else _affine_from_rigid(result)
-            result, summary = _optimise(fixed, moving, start, min(template.spacing))
+            result, summary = _optimise(fixed, moving, start, min(template.spacing_mm))
             stages.append({"transform": stage, **summary})
 
     record = {
         "transform": transform,
         "template": template.meta["template"],
         "template_resolution": resolution,
-        "spacing": spacing,
+        "spacing_mm": spacing_mm,
         "final_metric": stages[-1]["final_metric"],
         "iterations": sum(s["iterations"] for s in stages),
         "parameters": list(result.GetParameters()),
@@ -110,7 +110,7 @@ def apply_registration(volume: Volume, registration: dict, order: int = 1) -> Vo
     mapping = sitk.Euler3DTransform() if registration["transform"] == "rigid" else sitk.AffineTransform(3)
     mapping.SetFixedParameters(registration["fixed_parameters"])
     mapping.SetParameters(registration["parameters"])
-    template = mni_template(registration["template_resolution"], registration["spacing"])
+    template = mni_template(registration["template_resolution"], registration["spacing_mm"])
     with single_threaded():
         moved = sitk.Resample(to_sitk(volume), to_sitk(template), mapping, INTERPOLATORS[order], 0.0,
                               sitk.sitkFloat32)

@@ -27,19 +27,19 @@ from brainfm_lite.errors import InputError
 ORDERS = (0, 1, 3)
 
 
-def resample(volume: Volume, spacing, order: int = 1) -> Volume:
-    """Resample a 3D [X, Y, Z] or 4D [X, Y, Z, T] volume to voxels of `spacing` mm.
+def resample(volume: Volume, spacing_mm, order: int = 1) -> Volume:
+    """Resample a 3D [X, Y, Z] or 4D [X, Y, Z, T] volume to voxels of `spacing_mm`.
 
     Args:
         volume: the image; for 4D, every frame is resampled the same way.
-        spacing: new voxel size in mm, one number (isotropic) or three (per axis).
+        spacing_mm: new voxel size in mm, one number (isotropic) or three (per axis).
         order: 0 nearest (labels, masks), 1 linear, 3 cubic.
 
     Returns:
-        A new Volume on the new grid; ``meta["resample"]`` records the spacing and order.
+        A new Volume on the new grid; ``meta["resample"]`` records ``spacing_mm`` and ``order``.
     """
-    new_spacing = as_spacing(spacing, volume)
-    old_spacing = np.array(volume.spacing)
+    new_spacing = as_spacing(spacing_mm, volume)
+    old_spacing = np.array(volume.spacing_mm)
     old_shape = np.array(volume.shape[:3])
     # Halves round up; the small tolerance keeps 7.4999999 (spacing from a rotated affine) counting as 7.5.
     new_shape = np.maximum(1, np.floor(old_shape * old_spacing / new_spacing + 0.5 + 1e-6)).astype(int)
@@ -52,7 +52,7 @@ def resample(volume: Volume, spacing, order: int = 1) -> Volume:
     new_affine[:3, 3] = old_centre - new_affine[:3, :3] @ ((new_shape - 1) / 2)
 
     data = _sample(volume, new_affine, tuple(new_shape), order)
-    record = {"spacing": [float(s) for s in new_spacing], "order": order}
+    record = {"spacing_mm": [float(s) for s in new_spacing], "order": order}
     return volume.with_data(data, new_affine, resample=record)
 
 

@@ -4,11 +4,20 @@ simulated from them, BIDS writing; one table of random streams. ASL studies live
 from brainfm_lite.sim.anatomy import Anatomy, load_anatomy
 from brainfm_lite.sim.bids import write_bids
 from brainfm_lite.sim.cohort import Cohort, Subject, make_cohort, make_subject
-from brainfm_lite.sim.qmri import Compartments, qmri_maps, simulate_contrast, subject_contrasts
+from brainfm_lite.sim.qmri import (
+    Compartments,
+    contrast_ratios,
+    core_labels,
+    qmri_compartments,
+    qmri_maps,
+    simulate_contrast,
+    subject_contrasts,
+)
 from brainfm_lite.sim.sites import Site, make_sites
 from brainfm_lite.sim.streams import Stream, stream_rng
 
 __all__ = [
-    "Anatomy", "Cohort", "Compartments", "Site", "Stream", "Subject", "load_anatomy", "make_cohort", "make_sites",
-    "make_subject", "qmri_maps", "simulate_contrast", "stream_rng", "subject_contrasts", "write_bids",
+    "Anatomy", "Cohort", "Compartments", "Site", "Stream", "Subject", "contrast_ratios", "core_labels", "load_anatomy",
+    "make_cohort", "make_sites", "make_subject", "qmri_compartments", "qmri_maps", "simulate_contrast", "stream_rng",
+    "subject_contrasts", "write_bids",
 ]

@@ -7,7 +7,7 @@ fractions stay honest at 4 mm. Loading takes about a second; results are cached 
 
 Example:
     >>> anatomy = load_anatomy(4.0)                         # doctest: +SKIP
-    >>> anatomy.gm.shape, anatomy.spacing                   # doctest: +SKIP
+    >>> anatomy.gm.shape, anatomy.spacing_mm                # doctest: +SKIP
     ((50, 59, 48), 4.0)
 """
 
@@ -20,8 +20,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.interpolate import CubicSpline
 
-from brainfm_lite.preprocess.templates import mni_brain_mask, mni_template, mni_tissue
 from brainfm_lite.errors import InputError
+from brainfm_lite.preprocess.templates import mni_brain_mask, mni_template, mni_tissue
 
 # A box around the lateral ventricles in MNI152 2009 world coordinates (mm); measured on the 1 mm CSF map.
 VENTRICLE_BOX_MM = {"x": (-30.0, 30.0), "y": (-50.0, 30.0), "z": (-5.0, 35.0)}
@@ -52,7 +52,7 @@ class Anatomy:
     brain_centre_mm: np.ndarray
 
     @property
-    def spacing(self) -> float:
+    def spacing_mm(self) -> float:
         """Voxel size, mm (the grid is isotropic)."""
         return float(self.affine[0, 0])
 
@@ -63,7 +63,7 @@ class Anatomy:
     def axes_from_centre_mm(self) -> list[np.ndarray]:
         """World coordinate (mm) of the voxel centres along each axis, relative to `brain_centre_mm`."""
         origin = self.affine[:3, 3]
-        return [origin[a] + self.spacing * np.arange(n) - self.brain_centre_mm[a] for a, n in enumerate(self.shape)]
+        return [origin[a] + self.spacing_mm * np.arange(n) - self.brain_centre_mm[a] for a, n in enumerate(self.shape)]
 
     def smooth_field(self, control: np.ndarray) -> np.ndarray:
         """A smooth field on this grid: cubic-spline interpolation of an [n, n, n] grid of control values.
@@ -78,20 +78,20 @@ class Anatomy:
 
 
 @functools.lru_cache(maxsize=4)
-def load_anatomy(spacing: float = 2.0) -> Anatomy:
-    """The MNI152 2009 anatomy on an isotropic grid of ``spacing`` mm (cached; arrays are read-only).
+def load_anatomy(spacing_mm: float = 2.0) -> Anatomy:
+    """The MNI152 2009 anatomy on an isotropic grid of ``spacing_mm`` mm (cached; arrays are read-only).
 
     Args:
-        spacing: voxel size in mm, a whole number (1, 2, 3, 4, ...): each voxel averages a block of
-            ``spacing``^3 voxels of the 1 mm template. The grid covers the template's field of view.
+        spacing_mm: voxel size in mm, a whole number (1, 2, 3, 4, ...): each voxel averages a block of
+            ``spacing_mm``^3 voxels of the 1 mm template. The grid covers the template's field of view.
 
     Returns:
         An `Anatomy`; at 2 mm its arrays are 99 x 117 x 95, at 4 mm 50 x 59 x 48.
 
     Raises:
-        InputError: ``spacing`` is not a positive whole number of millimetres.
+        InputError: ``spacing_mm`` is not a positive whole number of millimetres.
     """
-    factor = _whole_mm(spacing)
+    factor = _whole_mm(spacing_mm)
     template = mni_template(1)
     affine_1mm = template.affine
     t1 = template.data
@@ -116,14 +116,14 @@ def load_anatomy(spacing: float = 2.0) -> Anatomy:
     return Anatomy(**maps, affine=affine, tissue_intensity=intensity, brain_centre_mm=centre_mm)
 
 
-def _whole_mm(spacing) -> int:
-    """``spacing`` as a positive int, or InputError."""
+def _whole_mm(spacing_mm) -> int:
+    """``spacing_mm`` as a positive int, or InputError."""
     try:
-        value = float(spacing)
+        value = float(spacing_mm)
     except (TypeError, ValueError):
-        raise InputError(f"anatomy spacing must be a whole number of mm (1, 2, 3, 4, ...); got {spacing!r}") from None
+        raise InputError(f"anatomy spacing_mm must be a whole number (1, 2, 3, 4, ...); got {spacing_mm!r}") from None
     if not value >= 1 or value != round(value):
-        raise InputError(f"anatomy spacing must be a whole number of mm (1, 2, 3, 4, ...); got {spacing!r}")
+        raise InputError(f"anatomy spacing_mm must be a whole number (1, 2, 3, 4, ...); got {spacing_mm!r}")
     return int(round(value))
 
 

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
 
 from brainfm_lite import __version__
+from brainfm_lite.atomic import atomic_path
 from brainfm_lite.data.io import save_volume
 from brainfm_lite.sim.cohort import LABELS, Cohort, Subject
 
@@ -50,7 +50,7 @@ def write_bids(cohort: Cohort, root: str | os.PathLike) -> Path:
     derivatives = root / "derivatives" / PIPELINE
     derivatives.mkdir(parents=True, exist_ok=True)
     generated_by = [{"Name": "brainfm_lite.sim.cohort", "Version": __version__,
-                     "Description": f"make_cohort({cohort.n}, seed={cohort.seed}, spacing={cohort.spacing}, "
+                     "Description": f"make_cohort({cohort.n}, seed={cohort.seed}, spacing_mm={cohort.spacing_mm}, "
                                     f"n_sites={len(cohort.sites)}, lesion_prob={cohort.lesion_prob}, "
                                     f"age_range={cohort.age_range})"}]
     _write_json(root / "dataset_description.json",
@@ -109,10 +109,6 @@ def _write_json(path: Path, content: dict) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path`` (atomic)."""
-    temporary = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-    try:
+    """Write ``text`` to ``path`` atomically (a temporary file beside it, renamed over it)."""
+    with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)

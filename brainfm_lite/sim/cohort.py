@@ -19,7 +19,7 @@ or at 2 mm (same person, same shape; only the voxel-level noise differs), whatev
 to other subjects. Cohorts are simulated when a subject is accessed, so a large one costs no memory.
 
 Example:
-    >>> cohort = make_cohort(12, seed=0, spacing=4.0)                  # doctest: +SKIP
+    >>> cohort = make_cohort(12, seed=0, spacing_mm=4.0)               # doctest: +SKIP
     >>> subject = cohort[0]                                             # doctest: +SKIP
     >>> subject.t1w, subject.tissue["gm"].shape, subject.labels.max()  # doctest: +SKIP
     >>> older = make_subject(0, cohort.sites[0], age=85.0)              # doctest: +SKIP
@@ -35,12 +35,12 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
+from brainfm_lite.data.volume import Volume
+from brainfm_lite.errors import InputError
 from brainfm_lite.sim.anatomy import Anatomy, load_anatomy
 from brainfm_lite.sim.random_fields import FWHM_TO_SIGMA
 from brainfm_lite.sim.sites import Site, apply_site, make_sites
 from brainfm_lite.sim.streams import Stream, stream_rng
-from brainfm_lite.data.volume import Volume
-from brainfm_lite.errors import InputError
 
 LABELS = {"background": 0, "csf": 1, "gm": 2, "wm": 3, "lesion": 4}
 TISSUES = ("csf", "gm", "wm", "lesion")  # in label order: label = 1 + index
@@ -99,14 +99,14 @@ class Subject:
     meta: dict
 
     @property
-    def spacing(self) -> float:
+    def spacing_mm(self) -> float:
         """Grid spacing, mm."""
-        return self.t1w.spacing[0]
+        return self.t1w.spacing_mm[0]
 
     def __repr__(self) -> str:
         lesion = self.meta.get("lesion_kind", "none")
         return (f"Subject({self.subject_id}, {self.site.name}, age {self.age:.1f}, {self.sex}, lesion {lesion}, "
-                f"grid {self.labels.shape} at {self.spacing:g} mm)")
+                f"grid {self.labels.shape} at {self.spacing_mm:g} mm)")
 
     def volume(self, name: str) -> Volume:
         """One image as a `Volume`: "t1w", a tissue ("csf", "gm", "wm", "lesion"), "labels" or "lesion_mask"."""
@@ -119,7 +119,7 @@ class Subject:
 
     def summary(self) -> dict:
         """Demographics, site and tissue volumes (mL) of this subject: one row of `Cohort.table`."""
-        voxel_ml = self.spacing**3 / 1000.0
+        voxel_ml = self.spacing_mm**3 / 1000.0
         ml = {name: float(self.tissue[name].sum(dtype=np.float64)) * voxel_ml for name in TISSUES}
         brain_ml = ml["gm"] + ml["wm"] + ml["lesion"]
         return {
@@ -137,7 +137,7 @@ class Cohort:
     Attributes:
         n: number of subjects.
         seed: random seed.
-        spacing: grid spacing, mm.
+        spacing_mm: grid spacing, mm.
         sites: the sites; subject k is scanned at ``sites[k % len(sites)]``.
         lesion_prob: probability that a subject has lesions.
         age_range: (youngest, oldest) age, years.
@@ -145,7 +145,7 @@ class Cohort:
 
     n: int
     seed: int
-    spacing: float
+    spacing_mm: float
     sites: tuple[Site, ...]
     lesion_prob: float = 0.3
     age_range: tuple[float, float] = (20.0, 90.0)
@@ -157,7 +157,7 @@ class Cohort:
         if not -self.n <= index < self.n:
             raise IndexError(f"subject {index} out of range for a cohort of {self.n}")
         index %= self.n
-        return make_subject(index, self.sites[index % len(self.sites)], seed=self.seed, spacing=self.spacing,
+        return make_subject(index, self.sites[index % len(self.sites)], seed=self.seed, spacing_mm=self.spacing_mm,
                             lesion_prob=self.lesion_prob, age_range=self.age_range)
 
     def __iter__(self):
@@ -168,14 +168,14 @@ class Cohort:
         return [subject.summary() for subject in self]
 
 
-def make_cohort(n: int, *, seed: int = 0, spacing: float = 4.0, n_sites: int = 3, lesion_prob: float = 0.3,
+def make_cohort(n: int, *, seed: int = 0, spacing_mm: float = 4.0, n_sites: int = 3, lesion_prob: float = 0.3,
                 age_range: tuple[float, float] = (20.0, 90.0)) -> Cohort:
     """A cohort of ``n`` synthetic subjects scanned at ``n_sites`` sites (simulated when accessed).
 
     Args:
         n: number of subjects.
         seed: same seed, same cohort (a non-negative int).
-        spacing: grid spacing, a whole number of mm (4 for the smoke profile, 2 for colab and full).
+        spacing_mm: grid spacing, a whole number of mm (4 for the smoke profile, 2 for colab and full).
         n_sites: number of sites (`make_sites`); subjects are assigned to them in turn.
         lesion_prob: probability that a subject has lesions.
         age_range: ages are drawn uniformly in (youngest, oldest), years.
@@ -186,19 +186,19 @@ def make_cohort(n: int, *, seed: int = 0, spacing: float = 4.0, n_sites: int = 3
     if int(n) != n or n < 1:
         raise InputError(f"n must be a positive number of subjects; got {n!r}")
     _check_subject_args(seed, lesion_prob, age_range)
-    load_anatomy(spacing)  # fails now, not at the first subject, when the spacing is wrong
-    return Cohort(int(n), int(seed), float(spacing), tuple(make_sites(n_sites, seed=seed)), float(lesion_prob),
+    load_anatomy(spacing_mm)  # fails now, not at the first subject, when the spacing is wrong
+    return Cohort(int(n), int(seed), float(spacing_mm), tuple(make_sites(n_sites, seed=seed)), float(lesion_prob),
                   (float(age_range[0]), float(age_range[1])))
 
 
-def make_subject(index: int, site: Site, *, seed: int = 0, spacing: float = 4.0, lesion_prob: float = 0.3,
+def make_subject(index: int, site: Site, *, seed: int = 0, spacing_mm: float = 4.0, lesion_prob: float = 0.3,
                  age_range: tuple[float, float] = (20.0, 90.0), age: float | None = None) -> Subject:
     """Simulate subject ``index`` of the cohort with this ``seed``, scanned at ``site``.
 
     Args:
         index: subject number (0-based); its random draws depend only on (seed, index).
         site: the site that acquires the T1w image (anatomy does not depend on it).
-        seed, spacing, lesion_prob, age_range: as in `make_cohort`.
+        seed, spacing_mm, lesion_prob, age_range: as in `make_cohort`.
         age: years; None draws it from ``age_range``. Giving an age keeps every other draw, so the same
             person can be shown at 30 and at 80.
 
@@ -206,7 +206,7 @@ def make_subject(index: int, site: Site, *, seed: int = 0, spacing: float = 4.0,
         A `Subject`.
     """
     _check_subject_args(seed, lesion_prob, age_range)
-    anatomy = load_anatomy(spacing)
+    anatomy = load_anatomy(spacing_mm)
     # Separate streams, so that e.g. the lesion probability or the site never changes the anatomy.
     subject_rng = stream_rng(seed, Stream.STRUCTURAL_SUBJECT, index)
     shape_rng, lesion_rng, scan_rng = subject_rng.spawn(3)
@@ -229,7 +229,7 @@ def make_subject(index: int, site: Site, *, seed: int = 0, spacing: float = 4.0,
 
     before = {"csf": warped["csf"], "gm": warped["gm"], "wm": warped["wm"], "lesion": np.zeros_like(warped["gm"])}
     tissue = {name: fraction.copy() for name, fraction in before.items()}
-    _thin_tissue(tissue, (1.0 - loss) * young_tissue_sum, anatomy.spacing)
+    _thin_tissue(tissue, (1.0 - loss) * young_tissue_sum, anatomy.spacing_mm)
     lesion_kind, n_lesions = "none", 0
     if lesion_rng.random() < lesion_prob:
         lesion_kind, n_lesions = _add_lesions(tissue, lesion_rng, anatomy)
@@ -288,17 +288,17 @@ def _widen_ventricles(positions: np.ndarray, anatomy: Anatomy, shift_mm: float) 
     """
     if shift_mm <= 0:
         return positions
-    pull = _ventricle_pull(anatomy.spacing)
+    pull = _ventricle_pull(anatomy.spacing_mm)
     index = _voxel_index(positions, anatomy)
     return np.stack([positions[axis] + shift_mm * _sample(pull[axis], index) for axis in range(3)])
 
 
 @functools.lru_cache(maxsize=4)
-def _ventricle_pull(spacing: float) -> np.ndarray:
+def _ventricle_pull(spacing_mm: float) -> np.ndarray:
     """Unit-maximum gradient of the smoothed lateral-ventricle map, [3, X, Y, Z] float32 (cached per grid)."""
-    anatomy = load_anatomy(spacing)
-    smooth = ndimage.gaussian_filter(anatomy.ventricles, VENTRICLE_PULL_FWHM_MM * FWHM_TO_SIGMA / spacing)
-    gradient = np.stack(np.gradient(smooth, spacing))
+    anatomy = load_anatomy(spacing_mm)
+    smooth = ndimage.gaussian_filter(anatomy.ventricles, VENTRICLE_PULL_FWHM_MM * FWHM_TO_SIGMA / spacing_mm)
+    gradient = np.stack(np.gradient(smooth, spacing_mm))
     pull = (gradient / np.linalg.norm(gradient, axis=0).max()).astype(np.float32)
     pull.setflags(write=False)
     return pull
@@ -307,7 +307,7 @@ def _ventricle_pull(spacing: float) -> np.ndarray:
 def _voxel_index(positions_mm: np.ndarray, anatomy: Anatomy) -> np.ndarray:
     """Template voxel index (fractional) of world positions [3, X, Y, Z] on the axis-aligned anatomy grid."""
     origin = anatomy.affine[:3, 3].astype(np.float32)[:, None, None, None]
-    return (positions_mm - origin) / np.float32(anatomy.spacing)
+    return (positions_mm - origin) / np.float32(anatomy.spacing_mm)
 
 
 def _sample(image: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -319,7 +319,7 @@ def _sample(image: np.ndarray, index: np.ndarray) -> np.ndarray:
 # Ageing and lesions: fractions move between tissues, always summing to the same total.
 
 
-def _thin_tissue(tissue: dict, target_tissue_sum: float, spacing: float) -> None:
+def _thin_tissue(tissue: dict, target_tissue_sum: float, spacing_mm: float) -> None:
     """Turn GM and WM that borders CSF (or the outside) into CSF until GM + WM sums to ``target_tissue_sum``.
 
     Each voxel loses the same share of its GM and WM, in proportion to how much non-tissue lies within about
@@ -329,7 +329,7 @@ def _thin_tissue(tissue: dict, target_tissue_sum: float, spacing: float) -> None
     excess = tissue_now.sum(dtype=np.float64) - target_tissue_sum
     if excess <= 0:  # the widened ventricles already took all the volume this age loses
         return
-    exposure = ndimage.gaussian_filter(1.0 - tissue_now, ATROPHY_REACH_FWHM_MM * FWHM_TO_SIGMA / spacing)
+    exposure = ndimage.gaussian_filter(1.0 - tissue_now, ATROPHY_REACH_FWHM_MM * FWHM_TO_SIGMA / spacing_mm)
     share = excess / (exposure * tissue_now).sum(dtype=np.float64)
     lost_fraction = np.minimum(np.float32(share) * exposure, 1.0)
     for name in ("gm", "wm"):
@@ -372,15 +372,15 @@ def _ellipsoid(centre, radii_mm, axes, anatomy: Anatomy) -> tuple[tuple[slice, .
     The fraction falls from 1 to 0 across one voxel at the surface (signed distance approximated by the
     normalised radius times the mean radius).
     """
-    spacing = anatomy.spacing
-    half = int(np.ceil(radii_mm.max() / spacing)) + 1
+    spacing_mm = anatomy.spacing_mm
+    half = int(np.ceil(radii_mm.max() / spacing_mm)) + 1
     box = tuple(slice(max(c - half, 0), min(c + half + 1, n)) for c, n in zip(centre, anatomy.shape))
-    offsets = [(np.arange(s.start, s.stop) - c) * spacing for s, c in zip(box, centre)]
+    offsets = [(np.arange(s.start, s.stop) - c) * spacing_mm for s, c in zip(box, centre)]
     grid = np.stack(np.meshgrid(*offsets, indexing="ij"), axis=-1)  # [x, y, z, 3] mm from the centre
     along_axes = grid @ axes  # coordinates along the ellipsoid's own axes
     radius = np.sqrt(np.sum((along_axes / radii_mm) ** 2, axis=-1))  # 1 on the surface
     distance_mm = (radius - 1.0) * radii_mm.mean()
-    return box, np.clip(0.5 - distance_mm / spacing, 0.0, 1.0).astype(np.float32)
+    return box, np.clip(0.5 - distance_mm / spacing_mm, 0.0, 1.0).astype(np.float32)
 
 
 def _labels(tissue: dict) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Quantitative MRI (PD, R1, R2, R2*, MT) of a synthetic subject, and the images sequences would give of it.
 
-Seed 002 pretrains on contrasts simulated from one subject's qMRI. Here it comes from tissue fractions (GM, WM,
+Chalcroft et al. pretrains on contrasts simulated from one subject's qMRI. Here it comes from tissue fractions (GM, WM,
 CSF, and lesion): every tissue gets this subject's values (drawn inside the literature ranges of
 :mod:`brainfm_lite.physics.tissues`), a smooth low-amplitude field plus a little white noise makes the tissue
 non-uniform, as real maps are, and each tissue keeps its own maps: :class:`Compartments`.
@@ -18,13 +18,12 @@ At 2-4 mm most voxels at a tissue border hold two tissues, e.g. half CSF and hal
   between its tissues', so FLAIR does not null it (a bright rim around the ventricles). Nothing better is
   possible without knowing the tissues inside the voxel.
 
-Example
--------
->>> compartments = qmri_compartments(subject)                  # doctest: +SKIP
->>> flair = simulate_contrast(compartments, "flair")           # doctest: +SKIP  sum of tissue signals
->>> maps = compartments.voxel_maps()                           # doctest: +SKIP  {"pd": ..., "r1": ...}
->>> t1w = simulate_contrast(maps, "t1w")                       # doctest: +SKIP  one signal per voxel
->>> images = subject_contrasts(subject)                        # doctest: +SKIP  {"t1w": Volume, ...}
+Example:
+    >>> compartments = qmri_compartments(subject)                  # doctest: +SKIP
+    >>> flair = simulate_contrast(compartments, "flair")           # doctest: +SKIP  sum of tissue signals
+    >>> maps = compartments.voxel_maps()                           # doctest: +SKIP  {"pd": ..., "r1": ...}
+    >>> t1w = simulate_contrast(maps, "t1w")                       # doctest: +SKIP  one signal per voxel
+    >>> images = subject_contrasts(subject)                        # doctest: +SKIP  {"t1w": Volume, ...}
 """
 
 from __future__ import annotations
@@ -35,11 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from brainfm_lite.sim.random_fields import smooth_random_field
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
 from brainfm_lite.physics.sequences import PRESETS, Sequence
 from brainfm_lite.physics.tissues import BACKGROUND, MAP_NAMES, tissues
+from brainfm_lite.sim.random_fields import smooth_random_field
 from brainfm_lite.sim.streams import Stream, seed_sequence
 
 TISSUE_NAMES = ("gm", "wm", "csf")
@@ -52,15 +51,12 @@ WHITE_NOISE = 0.005      # relative std of the voxel-wise noise on the maps
 class Compartments:
     """The tissues of a grid, each with its volume fraction and its own qMRI maps (the slow-exchange model).
 
-    Attributes
-    ----------
-    fractions : dict of str to array [X, Y, Z]
-        Volume fraction of each tissue ("gm", "wm", "csf", optionally "lesion") in [0, 1]; what a voxel's
-        fractions leave is background.
-    maps : dict of str to dict of str to array [X, Y, Z]
-        Per tissue, its maps ``pd`` (fraction), ``r1``, ``r2``, ``r2s`` (1/s) and ``mt`` (fraction): this
-        subject's value of the tissue, varying smoothly over the grid. Defined in every voxel, also where the
-        tissue's fraction is 0 (it then adds nothing).
+    Attributes:
+        fractions (dict of str to array [X, Y, Z]): Volume fraction of each tissue ("gm", "wm", "csf", optionally
+            "lesion") in [0, 1]; what a voxel's fractions leave is background.
+        maps (dict of str to dict of str to array [X, Y, Z]): Per tissue, its maps ``pd`` (fraction), ``r1``, ``r2``,
+            ``r2s`` (1/s) and ``mt`` (fraction): this subject's value of the tissue, varying smoothly over the grid.
+            Defined in every voxel, also where the tissue's fraction is 0 (it then adds nothing).
 
     The arrays are numpy float32 from :func:`qmri_compartments`; torch tensors work as well in
     :func:`simulate_contrast` (e.g. on a GPU), but :meth:`voxel_maps` needs numpy.
@@ -78,10 +74,8 @@ class Compartments:
         since rates add. Outside the head (no water) PD is 0 and the rates are ``tissues.BACKGROUND`` (finite
         and positive, so the signal equations accept them).
 
-        Returns
-        -------
-        dict of str to ndarray
-            ``pd``, ``r1``, ``r2``, ``r2s``, ``mt``; float32, shape [X, Y, Z].
+        Returns:
+            dict of str to ndarray: ``pd``, ``r1``, ``r2``, ``r2s``, ``mt``; float32, shape [X, Y, Z].
         """
         water = {tissue: fraction * self.maps[tissue]["pd"] for tissue, fraction in self.fractions.items()}
         pd = sum(water.values())
@@ -104,30 +98,22 @@ def qmri_compartments(subject_or_fractions, *, rng=None, spacing_mm: float | Non
     R2 and R2*; and white noise (``WHITE_NOISE`` = 0.5 %) independent for every map. The fields are those of the
     voxel, so every tissue in it varies alike (a regional trend, not a property of one tissue).
 
-    Parameters
-    ----------
-    subject_or_fractions : Subject or mapping of str to ndarray
-        A cohort subject (its ``tissue`` fractions), or volume fractions [X, Y, Z] in [0, 1] with keys "gm",
-        "wm", "csf" and optionally "lesion", summing to at most 1 (the rest is background). As in the cohort, a
-        lesion's share is already taken out of the tissue it replaced.
-    rng : numpy.random.Generator, int or None
-        Generator or seed. None: for a subject, a seed derived from its cohort seed and index (the same subject
-        always gets the same maps); for bare fractions, 0.
-    spacing_mm : float, optional
-        Voxel size of the grid, mm (sets the width of the smooth field); default the subject's, or 2 mm for bare
-        fractions.
-    field_strength : float, default 3.0
-        Tesla; only 3 T values are tabulated.
+    Args:
+        subject_or_fractions (Subject or mapping of str to ndarray): A cohort subject (its ``tissue`` fractions), or
+            volume fractions [X, Y, Z] in [0, 1] with keys "gm", "wm", "csf" and optionally "lesion", summing to at most
+            1 (the rest is background). As in the cohort, a lesion's share is already taken out of the tissue it
+            replaced.
+        rng (numpy.random.Generator, int or None): Generator or seed. None: for a subject, a seed derived from its
+            cohort seed and index (the same subject always gets the same maps); for bare fractions, 0.
+        spacing_mm (float, optional): Voxel size of the grid, mm (sets the width of the smooth field); default the
+            subject's, or 2 mm for bare fractions.
+        field_strength (float, default 3.0): Tesla; only 3 T values are tabulated.
 
-    Returns
-    -------
-    Compartments
-        float32 arrays of shape [X, Y, Z]; one compartment per tissue of the fractions.
+    Returns:
+        Compartments: float32 arrays of shape [X, Y, Z]; one compartment per tissue of the fractions.
 
-    Raises
-    ------
-    InputError
-        Missing tissue, shapes that differ, fractions outside [0, 1], or an untabulated field strength.
+    Raises:
+        InputError: Missing tissue, shapes that differ, fractions outside [0, 1], or an untabulated field strength.
     """
     table = tissues(field_strength)
     fractions = _fractions(subject_or_fractions)
@@ -135,7 +121,7 @@ def qmri_compartments(subject_or_fractions, *, rng=None, spacing_mm: float | Non
     # This subject's value of every tissue, lesion included even when it has none: the same draws either way.
     values = {name: tissue.draw(rng) for name, tissue in table.items()}
     shape = next(iter(fractions.values())).shape
-    spacing_mm = spacing_mm or _spacing(subject_or_fractions)
+    spacing_mm = spacing_mm or _spacing_mm(subject_or_fractions)
 
     # Regional variation has two main biological sources: myelin raises R1 and MT and displaces water, iron raises
     # R2 and R2*. One smooth field for each keeps the maps consistent with each other (and costs two fields, not 5).
@@ -162,10 +148,9 @@ def qmri_maps(subject_or_fractions, *, rng=None, spacing_mm: float | None = None
     What a qMRI scan of the subject would measure, one value per voxel, for display and for tools that take maps.
     Parameters as :func:`qmri_compartments`; mixing as :meth:`Compartments.voxel_maps`.
 
-    Returns
-    -------
-    dict of str to ndarray
-        ``pd`` (fraction), ``r1``, ``r2``, ``r2s`` (1/s), ``mt`` (fraction in [0, 1)); float32, shape [X, Y, Z].
+    Returns:
+        dict of str to ndarray: ``pd`` (fraction), ``r1``, ``r2``, ``r2s`` (1/s), ``mt`` (fraction in [0, 1)); float32,
+            shape [X, Y, Z].
     """
     compartments = qmri_compartments(subject_or_fractions, rng=rng, spacing_mm=spacing_mm,
                                      field_strength=field_strength)
@@ -189,18 +174,14 @@ def simulate_contrast(maps: Compartments | Mapping, sequence: Sequence | str):
     store it shifted to [0, 1] (times 4095); so do we, inside the head (PD > 0; the background stays 0), so that
     every contrast is a non-negative image and tissue ratios keep their meaning.
 
-    Parameters
-    ----------
-    maps : Compartments or mapping of str to array [X, Y, Z]
-        Per-tissue compartments, or voxelwise maps ``pd``, ``r1`` and those the sequence needs (``r2s``, ``r2``,
-        ``mt``).
-    sequence : Sequence or str
-        A :class:`~brainfm_lite.physics.sequences.Sequence` (e.g. from ``sample_sequence``) or a preset name
-        ("t1w", "t2w", "pdw", "flair").
+    Args:
+        maps (Compartments or mapping of str to array [X, Y, Z]): Per-tissue compartments, or voxelwise maps ``pd``,
+            ``r1`` and those the sequence needs (``r2s``, ``r2``, ``mt``).
+        sequence (Sequence or str): A :class:`~brainfm_lite.physics.sequences.Sequence` (e.g. from ``sample_sequence``)
+            or a preset name ("t1w", "t2w", "pdw", "flair").
 
-    Returns
-    -------
-    float32 ndarray [X, Y, Z], or a torch tensor when the arrays given are tensors.
+    Returns:
+        float32 ndarray [X, Y, Z], or a torch tensor when the arrays given are tensors.
     """
     sequence = preset(sequence) if isinstance(sequence, str) else sequence
     if isinstance(maps, Compartments):
@@ -230,19 +211,15 @@ def _sum_of_compartments(compartments: Compartments, sequence: Sequence):
 def subject_contrasts(subject, kinds=("t1w", "t2w", "pdw", "flair"), *, maps=None, rng=None) -> dict[str, Volume]:
     """Clinical contrasts of one cohort subject, as Volumes on its grid.
 
-    Parameters
-    ----------
-    subject : Subject
-        A cohort subject (its ``t1w`` Volume gives the affine).
-    kinds : sequence of str or Sequence
-        Preset names, or Sequences (keyed by their kind then).
-    maps : Compartments or mapping, optional
-        The subject's qMRI when already computed (see :func:`simulate_contrast` for the two models); default
-        ``qmri_compartments(subject, rng=rng)``: the sum of the tissues' signals.
+    Args:
+        subject (Subject): A cohort subject (its ``t1w`` Volume gives the affine).
+        kinds (sequence of str or Sequence): Preset names, or Sequences (keyed by their kind then).
+        maps (Compartments or mapping, optional): The subject's qMRI when already computed (see
+            :func:`simulate_contrast` for the two models); default ``qmri_compartments(subject, rng=rng)``: the sum of
+            the tissues' signals.
 
-    Returns
-    -------
-    dict of str to Volume; ``meta["sequence"]`` holds the kind and parameters (plain JSON values).
+    Returns:
+        dict of str to Volume; ``meta["sequence"]`` holds the kind and parameters (plain JSON values).
     """
     maps = qmri_compartments(subject, rng=rng) if maps is None else maps
     images = {}
@@ -264,12 +241,10 @@ def preset(name: str) -> Sequence:
 def tissue_means(image: np.ndarray, labels: np.ndarray, names: Mapping[int, str] | None = None) -> dict[str, float]:
     """Mean intensity of an image in each labelled tissue.
 
-    Parameters
-    ----------
-    image, labels : ndarray [X, Y, Z]
-        The image and its label map (cohort convention: 1 CSF, 2 GM, 3 WM, 4 lesion).
-    names : mapping of int to str, optional
-        Label value -> tissue name; default the cohort convention. Absent labels are left out.
+    Args:
+        image, labels (ndarray [X, Y, Z]): The image and its label map (cohort convention: 1 CSF, 2 GM, 3 WM, 4 lesion).
+        names (mapping of int to str, optional): Label value -> tissue name; default the cohort convention. Absent
+            labels are left out.
     """
     names = names or {1: "csf", 2: "gm", 3: "wm", 4: "lesion"}
     if np.shape(image) != np.shape(labels):
@@ -329,7 +304,7 @@ def _default_seed(subject_or_fractions):
     return 0
 
 
-def _spacing(subject_or_fractions) -> float:
+def _spacing_mm(subject_or_fractions) -> float:
     """Voxel size in mm of a subject's grid (the smallest axis); 2 mm for bare fractions."""
     t1w = getattr(subject_or_fractions, "t1w", None)
-    return min(t1w.spacing) if t1w is not None else 2.0
+    return min(t1w.spacing_mm) if t1w is not None else 2.0

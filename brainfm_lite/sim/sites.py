@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from brainfm_lite.errors import InputError
 from brainfm_lite.sim.anatomy import Anatomy
 from brainfm_lite.sim.random_fields import FWHM_TO_SIGMA
-from brainfm_lite.errors import InputError
 from brainfm_lite.sim.streams import Stream, stream_rng
 
 BIAS_CONTROL_POINTS = 4  # per axis over the head: a field smoother than any anatomy
@@ -87,10 +87,10 @@ def apply_site(image: np.ndarray, site: Site, rng: np.random.Generator, anatomy:
     Returns:
         [X, Y, Z] float32 magnitude image in scanner units.
     """
-    spacing = anatomy.spacing
-    extra_fwhm_mm = np.sqrt(np.maximum(np.square(site.spacing_mm) - spacing**2, 0.0))
+    grid_mm = anatomy.spacing_mm
+    extra_fwhm_mm = np.sqrt(np.maximum(np.square(site.spacing_mm) - grid_mm**2, 0.0))
     if extra_fwhm_mm.any():
-        image = ndimage.gaussian_filter(image, extra_fwhm_mm * FWHM_TO_SIGMA / spacing)
+        image = ndimage.gaussian_filter(image, extra_fwhm_mm * FWHM_TO_SIGMA / grid_mm)
 
     bias_control = rng.normal(0.0, site.bias_strength, (BIAS_CONTROL_POINTS,) * 3)
     image = image * np.exp(anatomy.smooth_field(bias_control)) * np.float32(site.intensity_scale)

@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
-from brainfm_lite.atomic import atomic_path, write_json
+from brainfm_lite.atomic import atomic_dir, atomic_path, write_json
 from brainfm_lite.errors import InputError
 from brainfm_lite.train.ema import EMA
 
@@ -57,8 +54,7 @@ def save_checkpoint(checkpoints_dir: Path, step: int, *, model: nn.Module, optim
     """
     checkpoints_dir.mkdir(parents=True, exist_ok=True)
     final = checkpoints_dir / checkpoint_name(step)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=checkpoints_dir))
-    try:
+    with atomic_dir(final) as tmp:  # a re-run of the same step replaces its folder
         save_model(model, str(tmp / "model.safetensors"))
         if ema is not None:
             save_file(_contiguous(ema.state_dict()), str(tmp / "ema.safetensors"))
@@ -70,10 +66,6 @@ def save_checkpoint(checkpoints_dir: Path, step: int, *, model: nn.Module, optim
         write_json(tmp / "trainer_state.json", {**state, "format_version": FORMAT_VERSION, "saved_at": saved_at,
                                                 "torch_version": torch.__version__, "optimizer": optimizer_json,
                                                 "rng": rng_json})
-        _replace_folder(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     with atomic_path(checkpoints_dir / LATEST) as pointer:
         pointer.write_text(final.name + "\n")
     return final
@@ -116,17 +108,6 @@ def load_checkpoint(folder: Path, *, model: nn.Module, optimizer: torch.optim.Op
     _load_optimizer(optimizer, load_file(str(folder / "optimizer.safetensors")), state["optimizer"])
     state["rng"] = _unflatten_rng(load_file(str(folder / "rng.safetensors")), state["rng"])
     return state
-
-
-def _replace_folder(src: Path, dest: Path) -> None:
-    """Rename folder `src` onto `dest`; an older `dest` (a re-run of the same step) is moved aside, then removed."""
-    if dest.exists():
-        stale = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-        os.replace(dest, stale / dest.name)
-        os.replace(src, dest)
-        shutil.rmtree(stale)
-    else:
-        os.replace(src, dest)
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

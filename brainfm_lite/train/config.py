@@ -1,10 +1,16 @@
-"""The one configuration of a training run, whatever the objective (MAE, SimCLR, sequence-invariant, DDPM)."""
+"""The one configuration of a training run, whatever the objective (MAE, SimCLR, sequence-invariant, DDPM), and
+`train_config_for`, the settings every run of the package starts from at a profile.
+
+    >>> config = train_config_for(profile, steps=profile.mae_steps, batch_size=profile.mae_batch_size,
+    ...                           lr=profile.mae_lr, precision="bf16")                          # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 
+from brainfm_lite.config import Profile
 from brainfm_lite.errors import InputError
 
 PRECISIONS = ("fp32", "bf16")
@@ -93,3 +99,24 @@ class TrainConfig:
         if unknown:
             raise InputError(f"unknown TrainConfig keys {unknown}; known keys are {sorted(known)}")
         return cls(**values)
+
+
+def train_config_for(profile: Profile, *, steps: int, batch_size: int, lr: float, **overrides) -> TrainConfig:
+    """The settings of a training run at a profile: the shared defaults, then the run's own changes.
+
+    Defaults beyond `TrainConfig`'s own: a linear warm-up over the first tenth of the steps, a checkpoint every
+    fifth of them (so ``fit(resume=True)`` loses at most a fifth of an interrupted run), and the profile's
+    ``seed``, ``device``, ``num_workers`` (DataLoader workers) and ``cpu_bf16``.
+
+    Args:
+        profile: a :class:`~brainfm_lite.config.Profile`.
+        steps: optimizer steps of the run (``max_steps``).
+        batch_size: samples per process per micro-step.
+        lr: peak learning rate.
+        overrides: any other `TrainConfig` field, replacing the defaults (e.g. ``precision="bf16"``,
+            ``checkpoint_every=None``, ``progress=False``).
+    """
+    settings = dict(max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=steps // 10,
+                    checkpoint_every=max(1, steps // 5), seed=profile.seed, device=profile.device,
+                    num_workers=profile.num_workers, cpu_bf16=profile.cpu_bf16)
+    return TrainConfig(**{**settings, **overrides})

@@ -1,6 +1,6 @@
 """Training the diffusion prior of chapter 8 with the shared `Trainer`: pretrain, fine-tune, train from scratch.
 
-Seed 003's recipe is two calls of `train_prior`::
+The stroke DPM paper's recipe is two calls of `train_prior`::
 
     >>> groups = recon_datasets(profile)                                                          # doctest: +SKIP
     >>> source = train_prior(profile, groups["source"], "runs/source")                           # many non-FLAIR brains
@@ -10,8 +10,8 @@ Seed 003's recipe is two calls of `train_prior`::
 
 Training from scratch (``init=None``) warms up over the first tenth and decays along a cosine to a tenth of the
 peak rate. Fine-tuning (``init`` given) starts from the pretrained EMA weights and keeps a constant, reduced rate,
-as seed 003's group continues EDM training. A constant rate also makes a fine-tuning run of k steps exactly the
-first k steps of a longer one, which `finetune_sweep` uses: one run per learning rate gives every duration.
+as the stroke DPM paper's group continues EDM training. A constant rate also makes a fine-tuning run of k steps
+exactly the first k steps of a longer one, which `finetune_sweep` uses: one run per learning rate gives every duration.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import torch
-
+from brainfm_lite.config import Profile
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.diffusion import DiffusionConfig, DiffusionPrior
 from brainfm_lite.models.hub import load_weights, save_pretrained
 from brainfm_lite.train.checkpoint import checkpoint_name
-from brainfm_lite.train.config import TrainConfig
+from brainfm_lite.train.config import TrainConfig, train_config_for
 from brainfm_lite.train.loop import Trainer
+from brainfm_lite.train.rng import seeded_init
 
 PRIOR_DIR = "prior"  # the saved EMA prior inside a run folder
 # The slices sit in memory and an item is an index: loader workers would only add their start-up at every epoch.
@@ -34,7 +34,7 @@ PRIOR_DIR = "prior"  # the saved EMA prior inside a run folder
 SLICE_LOADER_WORKERS = 0
 
 
-def diffusion_config(profile) -> DiffusionConfig:
+def diffusion_config(profile: Profile) -> DiffusionConfig:
     """The prior's network and schedule at a profile (``diffusion_preset``, ``diffusion_timesteps``).
 
     The linear betas are scaled by 1000 / T (Ho et al.'s 1e-4 .. 0.02 at T = 1000): a shorter schedule then still
@@ -45,34 +45,33 @@ def diffusion_config(profile) -> DiffusionConfig:
                                   beta_start=1e-4 * scale, beta_end=min(0.02 * scale, 0.999))
 
 
-def diffusion_train_config(profile, *, steps: int, lr: float, finetune: bool, **overrides) -> TrainConfig:
-    """Trainer settings of a prior run: cosine from scratch, constant rate when fine-tuning; EMA always on; a
-    checkpoint every fifth of the run, so an interrupted run resumes (``resume=True``) near where it stopped.
+def diffusion_train_config(profile: Profile, *, steps: int, lr: float, finetune: bool, **overrides) -> TrainConfig:
+    """Trainer settings of a prior run (`train_config_for` gives the rest, a checkpoint every fifth included):
+    from scratch, warm-up over the first tenth and a cosine down to a tenth of `lr`; fine-tuning, a constant `lr`.
+    Always: ``diffusion_batch_size`` slices a step, EMA weights, no weight decay, bf16 where it pays, a metrics
+    line every tenth of the run.
 
     Keyword overrides change any `TrainConfig` field (e.g. ``progress=False``).
     """
-    schedule = dict(warmup_steps=0, min_lr_ratio=1.0) if finetune else dict(warmup_steps=steps // 10,
-                                                                                min_lr_ratio=0.1)
-    settings = dict(max_steps=steps, batch_size=profile.diffusion_batch_size, lr=lr, weight_decay=0.0,
-                    betas=(0.9, 0.999), ema_decay=profile.diffusion_ema_decay, precision="bf16",
-                    cpu_bf16=profile.cpu_bf16, seed=profile.seed, num_workers=SLICE_LOADER_WORKERS,
-                    device=profile.device, log_every=max(1, steps // 10), checkpoint_every=max(1, steps // 5),
-                    **schedule)
-    return TrainConfig(**{**settings, **overrides})
+    schedule = dict(warmup_steps=0, min_lr_ratio=1.0) if finetune else dict(min_lr_ratio=0.1)
+    settings = dict(weight_decay=0.0, betas=(0.9, 0.999), ema_decay=profile.diffusion_ema_decay, precision="bf16",
+                    num_workers=SLICE_LOADER_WORKERS, log_every=max(1, steps // 10), **schedule)
+    return train_config_for(profile, steps=steps, batch_size=profile.diffusion_batch_size, lr=lr,
+                            **{**settings, **overrides})
 
 
-def new_prior(profile, init: str | Path | None = None) -> DiffusionPrior:
+def new_prior(profile: Profile, init: str | Path | None = None) -> DiffusionPrior:
     """A prior of the profile's size: freshly initialised (the same weights for the same profile seed), or
     loaded from `init` (a folder written by `train_prior`, or any weights file `load_weights` reads)."""
-    torch.manual_seed(profile.seed)
-    prior = DiffusionPrior(diffusion_config(profile))
+    with seeded_init(profile.seed):
+        prior = DiffusionPrior(diffusion_config(profile))
     if init is not None:
         load_weights(prior, init)
     return prior
 
 
-def train_prior(profile, dataset, out_dir: str | Path, *, init: str | Path | None = None, steps: int | None = None,
-                lr: float | None = None, resume: bool = False, **train_overrides) -> Path:
+def train_prior(profile: Profile, dataset, out_dir: str | Path, *, init: str | Path | None = None,
+                steps: int | None = None, lr: float | None = None, resume: bool = False, **train_overrides) -> Path:
     """Train (or fine-tune) a diffusion prior on `dataset` and save its EMA weights with ``save_pretrained``.
 
     Args:
@@ -101,7 +100,7 @@ def train_prior(profile, dataset, out_dir: str | Path, *, init: str | Path | Non
     return save_pretrained(prior, Path(out_dir) / PRIOR_DIR, metadata=metadata)
 
 
-def finetune_sweep(profile, init: str | Path, dataset, out_dir: str | Path, *, lrs=None, durations=None,
+def finetune_sweep(profile: Profile, init: str | Path, dataset, out_dir: str | Path, *, lrs=None, durations=None,
                    resume: bool = False, **train_overrides) -> dict[tuple[float, int], Path]:
     """Fine-tune a pretrained prior at every (learning rate, duration) pair; one run per learning rate.
 

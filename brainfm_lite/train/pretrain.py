@@ -1,44 +1,105 @@
-"""MAE pretraining on the ASL cohort's CBF maps at a profile's scale (``brainfm pretrain mae``, chapter 4).
+"""Pretraining at a profile's scale, one function per method, all one shape: prepare the data, build the objective,
+fit it with the `Trainer`, save its encoder (``brainfm pretrain METHOD``, `eval.comparison`).
 
-    >>> encoder_dir = pretrain_mae(load_profile("smoke"), "runs/mae_smoke")      # doctest: +SKIP
-    >>> encoder = from_pretrained(encoder_dir)                                    # doctest: +SKIP
+`PRETRAINERS` names them: "mae" (masked autoencoder on the ASL cohort's CBF maps, chapters 4-5), "simclr"
+(3D-Neuro-SimCLR's views and NT-Xent on structural T1 images, chapter 6), "seqinv" (contrasts simulated from qMRI maps,
+Chalcroft et al., chapter 7) and "mae_structural" (the MAE objective on the structural T1 images). The last three
+train the SAME backbone, `contrastive_encoder_config(profile)`: a ViT of the profile's ``contrastive_encoder`` preset at
+``contrastive_image_size``^3, with the same Trainer settings (`contrastive_train_config`), so the comparison of
+chapter 7 differs in the objective only.
 
-The run folder holds ``metrics.jsonl`` and ``checkpoints/`` (the Trainer's; ``resume=True`` continues an
-interrupted run), ``cbf_cache/`` (preprocessed maps, unless another ``cache_dir`` is given) and ``encoder/``:
-the pretrained encoder half, saved with ``save_pretrained``.
+    >>> encoder_dir = PRETRAINERS["mae"](load_profile("smoke"), "runs/mae_smoke")                 # doctest: +SKIP
+    >>> encoder_dir = pretrain_seqinv(load_profile("smoke"), "runs/seqaug", variant="seqaug")   # doctest: +SKIP
+    >>> encoder = from_pretrained(encoder_dir)                                                  # doctest: +SKIP
+
+A run folder holds the Trainer's ``metrics.jsonl`` and ``checkpoints/`` (``resume=True`` continues an interrupted
+run), the preprocessed subjects (``cbf_cache/`` or ``t1_cache/``, unless another ``cache_dir`` is given; share one
+between runs of a profile) and ``encoder/``, the pretrained encoder saved with ``save_pretrained``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
+from torch import nn
 
+from brainfm_lite.config import Profile
 from brainfm_lite.datasets.cbf import asl_cbf_dataset
+from brainfm_lite.datasets.seqinv_views import SeqInvPairs
+from brainfm_lite.datasets.simclr_views import ViewPairs
+from brainfm_lite.datasets.structural import StructuralDataset, structural_dataset
+from brainfm_lite.models.encoders import EncoderConfig
 from brainfm_lite.models.hub import save_pretrained
 from brainfm_lite.models.mae import MAE, MAEConfig
-from brainfm_lite.train.config import TrainConfig
+from brainfm_lite.models.seqinv import SeqInv, SeqInvConfig
+from brainfm_lite.models.simclr import SimCLR, SimCLRConfig
+from brainfm_lite.train.config import TrainConfig, train_config_for
 from brainfm_lite.train.loop import Trainer
+from brainfm_lite.train.rng import seeded_init
+
+ENCODER_DIR = "encoder"  # the saved encoder inside a run folder
 
 
-def mae_train_config(profile, **overrides) -> TrainConfig:
-    """The Trainer settings of MAE pretraining at a profile (warm-up over the first tenth, bf16 on GPU, a checkpoint
-    every fifth of the run); keyword overrides change any `TrainConfig` field (e.g. ``progress=False``)."""
-    settings = dict(max_steps=profile.mae_steps, batch_size=profile.mae_batch_size, lr=profile.mae_lr,
-                    warmup_steps=profile.mae_steps // 10, precision="bf16", cpu_bf16=profile.cpu_bf16,
-                    seed=profile.seed,
-                    num_workers=profile.num_workers, device=profile.device,
-                    checkpoint_every=max(1, profile.mae_steps // 5))
-    return TrainConfig(**{**settings, **overrides})
+def mae_train_config(profile: Profile, **overrides) -> TrainConfig:
+    """MAE pretraining on CBF maps: ``mae_steps`` of ``mae_batch_size`` maps at ``mae_lr``, bf16 where it pays
+    (`train_config_for` gives the rest); keyword overrides change any field (e.g. ``progress=False``)."""
+    return train_config_for(profile, steps=profile.mae_steps, batch_size=profile.mae_batch_size, lr=profile.mae_lr,
+                            precision="bf16", **overrides)
 
 
-def mae_model(profile) -> MAE:
+def contrastive_train_config(profile: Profile, **overrides) -> TrainConfig:
+    """Every method on the shared backbone: ``contrastive_steps`` of ``contrastive_batch_size`` subjects at
+    ``contrastive_lr``, bf16 where it pays (`train_config_for` gives the rest); keyword overrides change any field."""
+    return train_config_for(profile, steps=profile.contrastive_steps, batch_size=profile.contrastive_batch_size,
+                            lr=profile.contrastive_lr, precision="bf16", **overrides)
+
+
+def mae_model(profile: Profile) -> MAE:
     """A freshly initialised MAE of the profile's preset and image size; the same weights for the same profile seed."""
-    torch.manual_seed(profile.seed)
-    return MAE(MAEConfig.preset(profile.mae_preset, img_size=(profile.image_size,) * 3))
+    with seeded_init(profile.seed):
+        return MAE(MAEConfig.preset(profile.mae_preset, img_size=(profile.cbf_image_size,) * 3))
 
 
-def pretrain_mae(profile, out_dir: str | Path, *, resume: bool = False, cache_dir: str | Path | None = None,
+def contrastive_encoder_config(profile: Profile) -> EncoderConfig:
+    """The one backbone of chapters 6-7 at a profile: a ViT of preset ``profile.contrastive_encoder`` at
+    ``profile.contrastive_image_size``^3, sin-cos positions and a class token (as the MAE's encoder)."""
+    return EncoderConfig.preset(profile.contrastive_encoder, img_size=(profile.contrastive_image_size,) * 3)
+
+
+def mae_for_backbone(profile: Profile) -> MAE:
+    """A masked autoencoder whose encoder half IS the shared contrastive backbone (same ViT sizes), with a
+    one-block decoder of the same width; initialised from the profile seed."""
+    backbone = contrastive_encoder_config(profile)
+    config = MAEConfig(img_size=backbone.img_size, patch_size=backbone.patch_size, hidden_size=backbone.hidden_size,
+                       mlp_dim=backbone.mlp_dim, num_layers=backbone.num_layers, num_heads=backbone.num_heads,
+                       decoder_hidden_size=backbone.hidden_size, decoder_mlp_dim=backbone.mlp_dim,
+                       decoder_num_layers=1, decoder_num_heads=backbone.num_heads)
+    with seeded_init(profile.seed):
+        return MAE(config)
+
+
+def fit_and_save_encoder(objective: nn.Module, dataset, config: TrainConfig, out_dir: str | Path, *,
+                         resume: bool = False, metadata: dict) -> Path:
+    """Train `objective` on `dataset` with the `Trainer` in `out_dir`, then save ``objective.encoder()``.
+
+    Args:
+        objective: a module whose ``forward(batch)`` returns {"loss", ...} and whose ``encoder()`` returns the
+            pretrained `Encoder` (MAE, SimCLR, SeqInv).
+        dataset: its training items.
+        config: the Trainer settings.
+        out_dir: run folder (``metrics.jsonl``, ``checkpoints/``, and the encoder in ``encoder/``).
+        resume: continue from the latest checkpoint in `out_dir` (a finished run is not trained again).
+        metadata: saved beside the weights, with the run's ``steps`` and ``last_loss`` added.
+
+    Returns:
+        The folder of the saved encoder (``out_dir/encoder``).
+    """
+    result = Trainer(objective, dataset, config, out_dir=out_dir).fit(resume=resume)
+    metadata = {**metadata, "steps": result.step, "last_loss": result.last_loss}
+    return save_pretrained(objective.encoder(), Path(out_dir) / ENCODER_DIR, metadata=metadata)
+
+
+def pretrain_mae(profile: Profile, out_dir: str | Path, *, resume: bool = False, cache_dir: str | Path | None = None,
                  n_jobs: int = 1, **train_overrides) -> Path:
     """Pretrain a masked autoencoder (``profile.mae_preset``) on every CBF map of the profile's ASL cohort.
 
@@ -53,11 +114,89 @@ def pretrain_mae(profile, out_dir: str | Path, *, resume: bool = False, cache_di
     Returns:
         The folder of the saved encoder (``out_dir/encoder``).
     """
-    out_dir = Path(out_dir)
-    dataset = asl_cbf_dataset(profile, cache_dir=out_dir / "cbf_cache" if cache_dir is None else cache_dir)
+    dataset = asl_cbf_dataset(profile, cache_dir=Path(out_dir) / "cbf_cache" if cache_dir is None else cache_dir)
     dataset.prepare(n_jobs=n_jobs)
-    mae = mae_model(profile)
-    result = Trainer(mae, dataset, mae_train_config(profile, **train_overrides), out_dir=out_dir).fit(resume=resume)
-    metadata = {"objective": "mae", "profile": profile.to_dict(), "steps": result.step,
-                "last_loss": result.last_loss, "data": f"synthetic ASL cohort, {len(dataset)} CBF maps"}
-    return save_pretrained(mae.encoder(), out_dir / "encoder", metadata=metadata)
+    metadata = {"objective": "mae", "profile": profile.to_dict(),
+                "data": f"synthetic ASL cohort, {len(dataset)} CBF maps"}
+    return fit_and_save_encoder(mae_model(profile), dataset, mae_train_config(profile, **train_overrides), out_dir,
+                                resume=resume, metadata=metadata)
+
+
+def pretrain_simclr(profile: Profile, out_dir: str | Path, *, resume: bool = False, cache_dir: str | Path | None = None,
+                    n_jobs: int = 1, **train_overrides) -> Path:
+    """Pretrain the shared backbone with SimCLR (3D-Neuro-SimCLR's views and NT-Xent) on the cohort's T1 images.
+
+    Args:
+        profile: a :class:`~brainfm_lite.config.Profile`.
+        out_dir: run folder (created).
+        resume: continue from the latest checkpoint in ``out_dir``.
+        cache_dir: preprocessed-subject cache (default ``out_dir/t1_cache``).
+        n_jobs: processes that simulate the subjects into the cache before training (-1: one per core).
+        train_overrides: changes to `contrastive_train_config` (e.g. ``progress=False, max_steps=5``).
+
+    Returns:
+        The folder of the saved encoder (``out_dir/encoder``).
+    """
+    dataset = _structural_data(profile, out_dir, cache_dir, n_jobs)
+    with seeded_init(profile.seed):
+        objective = SimCLR(SimCLRConfig(encoder=contrastive_encoder_config(profile),
+                                        temperature=profile.contrastive_temperature))
+    metadata = {"objective": "simclr", "profile": profile.to_dict(),
+                "data": f"synthetic structural cohort, {len(dataset)} T1 images"}
+    return fit_and_save_encoder(objective, ViewPairs(dataset), contrastive_train_config(profile, **train_overrides),
+                                out_dir, resume=resume, metadata=metadata)
+
+
+def pretrain_seqinv(profile: Profile, out_dir: str | Path, *, variant: str = "seqinv", resume: bool = False,
+                    cache_dir: str | Path | None = None, n_jobs: int = 1, **train_overrides) -> Path:
+    """Pretrain the shared backbone with the sequence-invariant objective on contrasts simulated from the cohort's
+    qMRI maps (Chalcroft et al.).
+
+    Args:
+        variant: "seqinv" (two random sequences per pair), "seqaug" (one random sequence in both views) or
+            "baseline" (the MPRAGE-like "t1w" preset in both views); the saved ``objective``.
+        Others as :func:`pretrain_simclr`.
+
+    Returns:
+        The folder of the saved encoder (``out_dir/encoder``).
+    """
+    dataset = _structural_data(profile, out_dir, cache_dir, n_jobs)
+    pairs = SeqInvPairs(dataset, variant)  # checks the variant before any training
+    with seeded_init(profile.seed):
+        objective = SeqInv(SeqInvConfig(encoder=contrastive_encoder_config(profile),
+                                        temperature=profile.contrastive_temperature))
+    metadata = {"objective": variant, "profile": profile.to_dict(),
+                "data": f"synthetic cohort qMRI maps, {len(dataset)} subjects"}
+    return fit_and_save_encoder(objective, pairs, contrastive_train_config(profile, **train_overrides), out_dir,
+                                resume=resume, metadata=metadata)
+
+
+def pretrain_mae_structural(profile: Profile, out_dir: str | Path, *, resume: bool = False,
+                            cache_dir: str | Path | None = None, n_jobs: int = 1, **train_overrides) -> Path:
+    """MAE pretraining of the shared backbone (`mae_for_backbone`) on the structural cohort's T1 images, with the
+    contrastive methods' Trainer settings (`contrastive_train_config`).
+
+    Args and returns as :func:`pretrain_simclr`.
+    """
+    dataset = _structural_data(profile, out_dir, cache_dir, n_jobs)
+    metadata = {"objective": "mae", "profile": profile.to_dict(),
+                "data": f"synthetic structural cohort, {len(dataset)} T1 images"}
+    config = contrastive_train_config(profile, **train_overrides)
+    return fit_and_save_encoder(mae_for_backbone(profile), dataset, config, out_dir, resume=resume, metadata=metadata)
+
+
+# name -> pretrainer(profile, out_dir, *, resume=False, cache_dir=None, n_jobs=1, **train_overrides) -> encoder folder
+# ("seqinv" also takes ``variant``); `brainfm pretrain NAME` and `eval.comparison` run these.
+PRETRAINERS = {
+    "mae": pretrain_mae,
+    "simclr": pretrain_simclr,
+    "seqinv": pretrain_seqinv,
+    "mae_structural": pretrain_mae_structural,
+}
+
+
+def _structural_data(profile: Profile, out_dir: str | Path, cache_dir, n_jobs: int) -> StructuralDataset:
+    """The profile's `structural_dataset`, cached in `cache_dir` (default ``out_dir/t1_cache``) and prepared."""
+    dataset = structural_dataset(profile, cache_dir=Path(out_dir) / "t1_cache" if cache_dir is None else cache_dir)
+    dataset.prepare(n_jobs=n_jobs)
+    return dataset

@@ -3,11 +3,19 @@
 Objectives draw randomness in ``forward`` (MAE masks, dropout, SimCLR views, diffusion noise levels) from the
 global generators of torch (CPU and CUDA), numpy and Python's ``random``. A checkpoint stores all of them; resuming
 restores them, and the run continues as if it had never stopped.
+
+Building a network draws its initial weights from torch's CPU generator; `seeded_init` makes them depend on a seed
+alone, without touching the global generators the rest of a program draws from::
+
+    >>> with seeded_init(profile.seed):                                                  # doctest: +SKIP
+    ...     mae = MAE(config)                          # the same weights for the same seed
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -18,6 +26,21 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Inside the block, torch's CPU generator starts from `seed`; after it, every global generator is as before.
+
+    Networks built inside (on the CPU) get the same initial weights for the same seed, whatever ran earlier, and
+    code after the block draws the same random numbers as if the block had not run. CUDA generators are left alone.
+
+    Args:
+        seed: seed of the initial weights.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
 
 
 def get_rng_state() -> dict:

@@ -32,8 +32,8 @@ def plot_loss_curve(history: list[dict], *, key: str = "loss", ax=None):
     return ax.figure
 
 
-def plot_reconstructions(image: np.ndarray, results: list[tuple[float, np.ndarray, np.ndarray]], *,
-                         patch_size: int, index: int | None = None, limits=(-2.5, 2.5)):
+def plot_mae_reconstructions(image: np.ndarray, results: list[tuple[float, np.ndarray, np.ndarray]], *,
+                             patch_size: int, index: int | None = None, limits=(-2.5, 2.5)):
     """One axial slice per masking ratio: the input, what the encoder sees, the reconstruction and the error.
 
     Args:
@@ -48,7 +48,7 @@ def plot_reconstructions(image: np.ndarray, results: list[tuple[float, np.ndarra
     """
     image = np.asarray(image)
     if image.ndim != 3:
-        raise InputError(f"plot_reconstructions expects a 3D volume, got shape {image.shape}")
+        raise InputError(f"plot_mae_reconstructions expects a 3D volume, got shape {image.shape}")
     index = image.shape[2] // 2 if index is None else index
 
     def axial(volume):

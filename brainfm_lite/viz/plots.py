@@ -1,8 +1,7 @@
 """Line plots and map panels for the physics chapter: how tissue signal depends on a sequence parameter.
 
-Example
--------
->>> fig = plot_signal_curves("flair", "ti")      # GM, WM, CSF signal as the inversion time sweeps   # doctest: +SKIP
+Example:
+    >>> fig = plot_signal_curves("flair", "ti")   # GM, WM, CSF signal as the inversion time sweeps   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -37,22 +36,17 @@ def plot_signal_curves(sequence: Sequence | str = "t1w", parameter: str = "ti", 
                        tissue_names=("gm", "wm", "csf"), ax=None):
     """Signal of each tissue (3 T midpoints) as one parameter of a sequence sweeps, the others held fixed.
 
-    Parameters
-    ----------
-    sequence : Sequence or str
-        The sequence whose other parameters stay fixed, or a preset name ("t1w", "t2w", "pdw", "flair").
-    parameter : str
-        "tr", "te", "ti" (s) or "flip_deg" (degrees); must be one the kind takes (see ``SWEEPABLE``).
-    values : array_like, optional
-        Values to sweep, in s or degrees; default a range valid for the sequence (e.g. TI up to TR for FLAIR).
-    tissue_names : sequence of str
-        Keys of ``physics.tissues.TISSUES_3T``; one curve each.
-    ax : matplotlib Axes, optional
-        Where to draw; default a new figure.
+    Args:
+        sequence (Sequence or str): The sequence whose other parameters stay fixed, or a preset name ("t1w", "t2w",
+            "pdw", "flair").
+        parameter (str): "tr", "te", "ti" (s) or "flip_deg" (degrees); must be one the kind takes (see ``SWEEPABLE``).
+        values (array_like, optional): Values to sweep, in s or degrees; default a range valid for the sequence (e.g. TI
+            up to TR for FLAIR).
+        tissue_names (sequence of str): Keys of ``physics.tissues.TISSUES_3T``; one curve each.
+        ax (matplotlib Axes, optional): Where to draw; default a new figure.
 
-    Returns
-    -------
-    matplotlib Figure. A dashed vertical line marks the sequence's own value of the parameter.
+    Returns:
+        matplotlib Figure. A dashed vertical line marks the sequence's own value of the parameter.
     """
     sequence = PRESETS[sequence] if isinstance(sequence, str) and sequence in PRESETS else sequence
     if not isinstance(sequence, Sequence):
@@ -86,16 +80,11 @@ def plot_qmri_maps(maps: dict[str, np.ndarray], affine: np.ndarray, *, names=("p
                    axis: str = "axial", cmap: str = "magma"):
     """One slice of each quantitative map side by side, each with a colour bar in its unit.
 
-    Parameters
-    ----------
-    maps : dict of str to ndarray [X, Y, Z]
-        For example :func:`brainfm_lite.sim.qmri.qmri_maps`.
-    affine : ndarray (4, 4)
-        Voxel-to-world matrix of the maps' grid (orientation and aspect of the display).
-    names : sequence of str
-        Which maps, in order.
-    axis : str
-        "axial", "coronal" or "sagittal" (the middle slice).
+    Args:
+        maps (dict of str to ndarray [X, Y, Z]): For example :func:`brainfm_lite.sim.qmri.qmri_maps`.
+        affine (ndarray (4, 4)): Voxel-to-world matrix of the maps' grid (orientation and aspect of the display).
+        names (sequence of str): Which maps, in order.
+        axis (str): "axial", "coronal" or "sagittal" (the middle slice).
     """
     fig, axes = plt.subplots(1, len(names), figsize=(2.9 * len(names), 3.0), squeeze=False)
     # Outside the head the rates hold placeholder values; show them as 0 where there are no protons.

@@ -55,7 +55,7 @@ def plot_trajectory(steps, images: np.ndarray, truth: np.ndarray):
     return fig
 
 
-def plot_reconstructions(truth: np.ndarray, recons: dict, *, error_scale: float = 0.3):
+def plot_recon_grid(truth: np.ndarray, recons: dict, *, error_scale: float = 0.3):
     """Rows: methods; columns: one per acceleration, each a reconstruction and its absolute error map.
 
     Args:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from brainfm_lite.preprocess.orientation import to_ras
 from brainfm_lite.data.volume import Volume
+from brainfm_lite.preprocess.orientation import to_ras
 
 AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
 
@@ -28,8 +28,8 @@ def display_slice(volume: Volume, axis: str, index: int | None = None) -> tuple[
     index = ras.shape[k] // 2 if index is None else int(np.clip(index, 0, ras.shape[k] - 1))
     plane = np.take(ras.data, index, axis=k)
     # rows of the displayed image must be the second remaining axis (A or S), columns the first (R or A)
-    spacing = [s for i, s in enumerate(ras.spacing) if i != k]
-    return plane.T, spacing[1] / spacing[0]
+    spacing_mm = [s for i, s in enumerate(ras.spacing_mm) if i != k]
+    return plane.T, spacing_mm[1] / spacing_mm[0]
 
 
 def intensity_limits(data: np.ndarray, low: float = 1.0, high: float = 99.5) -> tuple[float, float]:
@@ -98,4 +98,4 @@ def plot_before_after(before: Volume, after: Volume, *, titles=("before", "after
 
 
 def _spacing(volume: Volume) -> str:
-    return " x ".join(f"{s:.2g}" for s in volume.spacing)
+    return " x ".join(f"{s:.2g}" for s in volume.spacing_mm)

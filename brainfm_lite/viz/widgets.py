@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from brainfm_lite.preprocess.orientation import to_ras
 from brainfm_lite.data.volume import Volume
+from brainfm_lite.preprocess.orientation import to_ras
 from brainfm_lite.viz.slices import AXES, display_slice, intensity_limits
 
 

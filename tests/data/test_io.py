@@ -48,7 +48,7 @@ def test_save_then_load_gives_back_data_affine_and_spacing(tmp_path, small_volum
     np.testing.assert_array_equal(loaded.data, small_volume.data)
     np.testing.assert_allclose(loaded.affine, small_volume.affine, atol=1e-5)
     assert loaded.affine.dtype == np.float64
-    assert loaded.spacing == pytest.approx((2.0, 2.0, 2.0))
+    assert loaded.spacing_mm == pytest.approx((2.0, 2.0, 2.0))
     assert loaded.path == path
     assert loaded.meta["source"] == str(path)
     assert loaded.meta["orig_shape"] == (6, 7, 5)
@@ -160,7 +160,7 @@ def test_nibabel_anatomical_scan_loads_with_2mm_spacing():
     volume = load_volume(path)
 
     assert volume.shape == (33, 41, 25)
-    assert volume.spacing == pytest.approx((2.0, 2.0, 2.0))
+    assert volume.spacing_mm == pytest.approx((2.0, 2.0, 2.0))
     assert volume.affine[0, 0] < 0  # LAS: x runs right to left
     np.testing.assert_allclose(volume.data, nib.load(path).get_fdata(), rtol=1e-6)
 

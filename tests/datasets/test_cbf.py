@@ -5,17 +5,17 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from brainfm_lite.sim.asl import cohort as asl_cohort
-from brainfm_lite.sim.asl.cohort import make_asl_cohort
 from brainfm_lite.datasets.cbf import TARGETS, CbfDataset
 from brainfm_lite.errors import InputError
+from brainfm_lite.sim.asl import cohort as asl_cohort
+from brainfm_lite.sim.asl.cohort import make_asl_cohort
 
 SIZE = (32, 32, 32)
 
 
 @pytest.fixture(scope="module")
 def cohort():
-    return make_asl_cohort(4, n_sites=2, seed=0, spacing=4.0)
+    return make_asl_cohort(4, n_sites=2, seed=0, spacing_mm=4.0)
 
 
 def count_simulations(monkeypatch) -> list:
@@ -73,7 +73,7 @@ def test_cache_is_written_once_and_later_epochs_do_not_simulate(cohort, tmp_path
 def test_cache_keys_separate_settings(cohort, tmp_path):
     zscored = CbfDataset(cohort, size=SIZE, cache_dir=tmp_path)
     scaled = CbfDataset(cohort, size=SIZE, normalise="scale", cache_dir=tmp_path)
-    other_cohort = CbfDataset(make_asl_cohort(4, n_sites=2, seed=1, spacing=4.0), size=SIZE, cache_dir=tmp_path)
+    other_cohort = CbfDataset(make_asl_cohort(4, n_sites=2, seed=1, spacing_mm=4.0), size=SIZE, cache_dir=tmp_path)
     files = {zscored.cache_file(0), scaled.cache_file(0), other_cohort.cache_file(0), zscored.cache_file(1)}
     assert len(files) == 4
 

@@ -1,4 +1,5 @@
-"""Tests for brainfm_lite.datasets.recon_slices: disjoint groups, an unseen test site, shapes, normalisation, caching."""
+"""Tests for brainfm_lite.datasets.recon_slices: disjoint groups, an unseen test site, shapes, normalisation,
+caching."""
 
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def test_items_shapes_dtypes_and_contrasts(groups):
     assert len(test) == 2 and test.images().shape == (2, 48, 48) and test.images().dtype == torch.complex64
     item = test[1]
     assert item["image"].shape == (2, 48, 48) and item["image"].dtype == torch.float32
-    torch.testing.assert_close(recon_slices.to_complex(item["image"]), test.images()[1])
+    torch.testing.assert_close(kspace.to_complex(item["image"]), test.images()[1])
     assert item["contrast"] == "flair" and int(item["site"]) == 2
     assert set(source.contrasts) <= set(recon_slices.SOURCE_CONTRASTS) and len(set(source.contrasts)) > 1
     batch = next(iter(torch.utils.data.DataLoader(source, batch_size=3)))

@@ -4,17 +4,22 @@ import numpy as np
 import pytest
 import torch
 
-from brainfm_lite.sim.qmri import preset
-from brainfm_lite.datasets.seqinv_views import (SeqInvPairs, SeqInvViewConfig, SeqInvViews, maps_from_array,
-                                            view_sequences)
+from brainfm_lite.datasets.seqinv_views import (
+    SeqInvPairs,
+    SeqInvViewConfig,
+    SeqInvViews,
+    maps_from_array,
+    view_sequences,
+)
 from brainfm_lite.datasets.structural import StructuralDataset
-from brainfm_lite.sim.cohort import make_cohort
 from brainfm_lite.errors import InputError
+from brainfm_lite.sim.cohort import make_cohort
+from brainfm_lite.sim.qmri import preset
 
 
 @pytest.fixture(scope="module")
 def dataset():
-    return StructuralDataset(make_cohort(2, seed=0, spacing=4.0), size=(32, 32, 32))
+    return StructuralDataset(make_cohort(2, seed=0, spacing_mm=4.0), size=(32, 32, 32))
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests for brainfm_lite.datasets.simclr_views: seeded MONAI views of seed 001 and the dataset of view pairs."""
+"""Tests for brainfm_lite.datasets.simclr_views: seeded MONAI views of 3D-Neuro-SimCLR and the dataset of view pairs."""
 
 import pytest
 import torch

@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from brainfm_lite.datasets.structural import STRUCTURAL_TASKS, StructuralDataset
-from brainfm_lite.sim.cohort import make_cohort
 from brainfm_lite.errors import InputError
+from brainfm_lite.sim.cohort import make_cohort
 
 
 @pytest.fixture(scope="module")
 def cohort():
-    return make_cohort(3, seed=0, spacing=4.0, n_sites=2)
+    return make_cohort(3, seed=0, spacing_mm=4.0, n_sites=2)
 
 
 def test_items_are_brain_zscored_t1_cubes_with_cohort_targets(cohort, tmp_path):

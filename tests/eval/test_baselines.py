@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.eval.baselines import (asymmetry_features, logistic_baseline, regional_features,
-                                         ridge_baseline)
+from brainfm_lite.eval.baselines import asymmetry_features, logistic_baseline, regional_features, ridge_baseline
 from brainfm_lite.eval.splits import site_splits
 
 

@@ -1,13 +1,21 @@
-"""The comparison's gains over scratch and its JSON file."""
+"""The comparison's gains over scratch, its JSON file and its pretraining runs (through PRETRAINERS)."""
 
 import json
 import math
 
 import pytest
 
-from brainfm_lite.errors import InputError
-from brainfm_lite.eval.comparison import compare_methods, gains_over_scratch, save_json
 from brainfm_lite.config import load_profile
+from brainfm_lite.errors import InputError
+from brainfm_lite.eval.comparison import (
+    COMPARISON_METHODS,
+    PRETRAINING,
+    compare_methods,
+    gains_over_scratch,
+    pretrain_method,
+    save_json,
+)
+from brainfm_lite.train.pretrain import PRETRAINERS
 
 
 def dense_row(encoder, task, fraction, test, value):
@@ -35,3 +43,23 @@ def test_unknown_method_is_rejected_before_any_work(tmp_path):
     with pytest.raises(InputError):
         compare_methods(load_profile("smoke"), tmp_path, methods=("scratch", "byol"))
     assert not any(tmp_path.iterdir())
+
+
+def test_every_method_is_pretrained_by_its_pretrainer(tmp_path, monkeypatch):
+    assert set(COMPARISON_METHODS) == {"scratch", *PRETRAINING}
+    calls = {}
+
+    def fake(name):
+        def pretrain(profile, out, **options):
+            calls[out.name] = (name, options.get("variant"))
+            return out / "encoder"
+        return pretrain
+
+    for name in list(PRETRAINERS):
+        monkeypatch.setitem(PRETRAINERS, name, fake(name))
+    profile = load_profile("smoke")
+    assert pretrain_method("scratch", profile, tmp_path) is None
+    for method in PRETRAINING:
+        assert pretrain_method(method, profile, tmp_path, progress=False) == tmp_path / method / "encoder"
+    assert calls == {"simclr": ("simclr", None), "seqinv": ("seqinv", "seqinv"), "seqaug": ("seqinv", "seqaug"),
+                     "baseline": ("seqinv", "baseline"), "mae": ("mae_structural", None)}

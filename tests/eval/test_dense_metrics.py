@@ -22,15 +22,15 @@ def test_dice_of_a_cube_shifted_by_k_voxels(k):
 
 @pytest.mark.parametrize("k", [1, 2])
 def test_hd95_of_a_shifted_cube_is_the_shift_in_mm(k):
-    spacing = (2.0, 3.0, 4.0)
-    assert hd95(cube((0, k, 0)), cube(), labels=(1,), spacing=spacing)[1] == pytest.approx(3.0 * k)
-    assert hd95(cube((0, 0, k)), cube(), labels=(1,), spacing=spacing)[1] == pytest.approx(4.0 * k)
+    spacing_mm = (2.0, 3.0, 4.0)
+    assert hd95(cube((0, k, 0)), cube(), labels=(1,), spacing_mm=spacing_mm)[1] == pytest.approx(3.0 * k)
+    assert hd95(cube((0, 0, k)), cube(), labels=(1,), spacing_mm=spacing_mm)[1] == pytest.approx(4.0 * k)
 
 
 def test_identical_maps_score_perfectly_per_label():
     truth = cube() + cube((8, 8, 8), label=2, edge=4)
     assert dice(truth, truth, labels=(1, 2)) == {1: 1.0, 2: 1.0}
-    assert hd95(truth, truth, labels=(1, 2), spacing=4.0) == {1: 0.0, 2: 0.0}
+    assert hd95(truth, truth, labels=(1, 2), spacing_mm=4.0) == {1: 0.0, 2: 0.0}
 
 
 def test_empty_mask_convention():

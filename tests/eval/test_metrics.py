@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, roc_auc_score
 from skimage.metrics import structural_similarity
+from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, roc_auc_score
 
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.metrics import auc, balanced_accuracy, mae, nmse, pearson_r, psnr, ssim

@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from brainfm_lite.sim.asl.cohort import make_asl_cohort
 from brainfm_lite.datasets.cbf import CbfDataset
 from brainfm_lite.errors import InputError
-from brainfm_lite.eval.probe import (evaluate_encoder, extract_features, finetune, label_subset, linear_probe,
-                                     summarise)
+from brainfm_lite.eval.probe import evaluate_encoder, extract_features, finetune, label_subset, linear_probe, summarise
 from brainfm_lite.eval.splits import SiteSplit, site_splits
 from brainfm_lite.models.encoders import EncoderConfig, build_encoder
+from brainfm_lite.sim.asl.cohort import make_asl_cohort
 from brainfm_lite.train.config import TrainConfig
 
 SIZE = (32, 32, 32)
@@ -23,7 +22,7 @@ ROW_KEYS = {"encoder", "mode", "task", "kind", "fraction", "seed", "fold", "test
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     """12 subjects from 3 sites, diagnoses made common so that small folds hold both classes; cached once."""
-    cohort = make_asl_cohort(12, n_sites=3, seed=0, spacing=4.0, prevalence_scale=3.0)
+    cohort = make_asl_cohort(12, n_sites=3, seed=0, spacing_mm=4.0, prevalence_scale=3.0)
     return CbfDataset(cohort, size=SIZE, cache_dir=tmp_path_factory.mktemp("cbf_cache"))
 
 

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.eval.recon_experiments import METHODS
-from brainfm_lite.eval.recon_report import findings, provenance_line, recorded_results, results_markdown
+from brainfm_lite.eval.recon_experiments import RECON_METHODS
+from brainfm_lite.eval.recon_report import provenance_line, recon_findings, recon_markdown, recorded_results
 
 # PSNR per method at R = 2 and 4: fine-tuning beats target-only at R = 2 only and zero-filling at both
 PSNR = {"zero_filled": (20.0, 18.0), "unet_target": (25.0, 22.0), "diffusion_target": (26.0, 24.5),
@@ -15,7 +15,7 @@ PSNR = {"zero_filled": (20.0, 18.0), "unet_target": (25.0, 22.0), "diffusion_tar
 
 def results():
     table = [{"method": m, "R": r, "psnr_mean": PSNR[m][i], "psnr_std": 1.0, "ssim_mean": 0.8, "ssim_std": 0.01,
-              "nmse_mean": 0.02, "nmse_std": 0.001} for m in METHODS for i, r in enumerate((2, 4))]
+              "nmse_mean": 0.02, "nmse_std": 0.001} for m in RECON_METHODS for i, r in enumerate((2, 4))]
     sweep = {"acceleration": 4, "lrs": [1e-3, 1e-4], "steps": [10, 100], "psnr": [[20.0, 19.0], [23.0, 21.0]]}
     return {"profile": "cpu-reference", "accelerations": [2, 4], "table": table, "sweep": sweep, "image_size": 64,
             "n_coils": 8, "n_test_slices": 32, "sampler": "DDIM 25 steps", "seconds": {"total": 3600.0},
@@ -24,7 +24,7 @@ def results():
 
 
 def test_findings_compare_fine_tuning_with_training_on_the_target_alone_and_the_many_subject_prior():
-    lines = findings(results())
+    lines = recon_findings(results())
     assert lines[0].startswith("R=2: fine-tuned 27.50 dB vs target-only 26.00 (+1.50), many-target 28.00 (-0.50)")
     assert lines[1].startswith("R=4: fine-tuned 24.00 dB vs target-only 24.50 (-0.50)")
     assert lines[2] == "sweep at R=4: best PSNR 23.00 dB at lr 0.0001, 10 steps; worst 19.00 dB"
@@ -32,9 +32,9 @@ def test_findings_compare_fine_tuning_with_training_on_the_target_alone_and_the_
 
 
 def test_table_names_every_method_with_mean_and_spread():
-    text = results_markdown(results()["table"])
-    assert len(text.splitlines()) == 2 + len(METHODS) * 2
-    assert f"| {METHODS['diffusion_finetuned']} | 2 | 27.50 (1.00) | 0.800 (0.010) | 0.0200 (0.0010) |" in text
+    text = recon_markdown(results()["table"])
+    assert len(text.splitlines()) == 2 + len(RECON_METHODS) * 2
+    assert f"| {RECON_METHODS['diffusion_finetuned']} | 2 | 27.50 (1.00) | 0.800 (0.010) | 0.0200 (0.0010) |" in text
 
 
 def test_recorded_results_are_read_with_their_provenance(tmp_path):

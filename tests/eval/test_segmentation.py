@@ -2,8 +2,14 @@
 
 import torch
 
-from brainfm_lite.eval.segmentation import (TISSUE_LABEL_MAP, DenoisingObjective, SegmentationObjective,
-                                            predict_labels, random_window, sliding_window_predict)
+from brainfm_lite.eval.segmentation import (
+    TISSUE_LABEL_MAP,
+    DenoisingObjective,
+    SegmentationObjective,
+    predict_labels,
+    random_window,
+    sliding_window_predict,
+)
 from brainfm_lite.models.decoders import SegmentationModel
 from brainfm_lite.models.encoders import EncoderConfig, build_encoder
 

@@ -2,13 +2,14 @@
 
 import numpy as np
 import pytest
-import torch
 
 from brainfm_lite.config import load_profile
+from brainfm_lite.datasets.structural import structural_dataset
 from brainfm_lite.eval.probe import summarise, task_kind
 from brainfm_lite.eval.structural import evaluate_structural, structural_splits
 from brainfm_lite.models.encoders import build_encoder
-from brainfm_lite.train.contrastive_pretraining import contrastive_encoder_config, structural_dataset
+from brainfm_lite.train.pretrain import contrastive_encoder_config
+from brainfm_lite.train.rng import seeded_init
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,8 @@ def dataset(profile, tmp_path_factory):
 
 def random_vit(profile, seed):
     def factory():
-        torch.manual_seed(seed)
-        return build_encoder(contrastive_encoder_config(profile))
+        with seeded_init(seed):
+            return build_encoder(contrastive_encoder_config(profile))
     return factory
 
 

@@ -1,7 +1,6 @@
 """Safe fetching, against a real HTTP server on 127.0.0.1 serving bytes the tests make: nothing leaves the machine."""
 
 import hashlib
-import importlib.util
 import io
 import json
 import random
@@ -16,11 +15,10 @@ import h5py
 import numpy as np
 import pytest
 
+from brainfm_lite.errors import ChecksumError, DownloadError, InputError
 from brainfm_lite.fetch import download as fetch_module
-from brainfm_lite.errors import DownloadError
 from brainfm_lite.fetch.download import data_dir, download, extract, fetch, prepare_fastmri
 from brainfm_lite.fetch.registry import DATASETS, Dataset, DatasetFile
-from brainfm_lite.errors import ChecksumError, InputError
 
 REPO = Path(__file__).resolve().parents[2]
 

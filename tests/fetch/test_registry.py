@@ -5,8 +5,8 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from brainfm_lite.fetch.registry import DATASETS, Dataset, get_dataset
 from brainfm_lite.errors import InputError
+from brainfm_lite.fetch.registry import DATASETS, Dataset, get_dataset
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 

@@ -1,4 +1,4 @@
-"""Run by tests/models/test_simclr.py under torchrun (2 CPU processes): NT-Xent with gathered negatives.
+"""Run by tests/models/test_losses.py under torchrun (2 CPU processes): NT-Xent with gathered negatives.
 
 Every process builds the same global batch of projections (fixed seed), keeps its own rows, and writes the loss and
 the gradient of its rows to ``<out>/rank<k>.pt``; the test compares them with one process on the whole batch.
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from brainfm_lite.models.simclr import nt_xent
+from brainfm_lite.models.losses import nt_xent
 from brainfm_lite.train import distributed
 
 PAIRS_PER_PROCESS, DIM = 3, 5

@@ -83,7 +83,7 @@ def test_a_missing_prefix_is_added(tmp_path, cnn_config):
 
 
 def test_simclr_checkpoint_loads_with_projector_reported(tmp_path, resnet_config):
-    """Seed 001's format: {"model_state_dict": {"encoder.*", "projector.*"}, "optimizer_state_dict", "epoch"}."""
+    """3D-Neuro-SimCLR's format: {"model_state_dict": {"encoder.*", "projector.*"}, "optimizer_state_dict", "epoch"}."""
     resnet = nets.resnet10(spatial_dims=3, n_input_channels=1, feed_forward=False)
     state = {f"encoder.{k}": v for k, v in resnet.state_dict().items()}
     state["projector.0.weight"] = torch.randn(512, 512)

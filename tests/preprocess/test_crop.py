@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from brainfm_lite.preprocess.crop import bounding_box, crop_or_pad
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
+from brainfm_lite.preprocess.crop import bounding_box, crop_or_pad
 
 AFFINE = np.array([[-2.0, 0, 0, 40], [0, 2.5, 0, -60], [0, 0, 3.0, -30], [0, 0, 0, 1]])
 

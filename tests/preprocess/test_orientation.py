@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from brainfm_lite.preprocess.orientation import reorient, to_ras
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
+from brainfm_lite.preprocess.orientation import reorient, to_ras
 
 
 def _affine(columns, origin):
@@ -48,7 +48,7 @@ def test_to_ras_gives_positive_diagonal_affine_and_keeps_world_positions(codes):
     linear = ras.affine[:3, :3]
     assert np.all(np.diag(linear) > 0)
     assert np.count_nonzero(linear - np.diag(np.diag(linear))) == 0
-    assert sorted(ras.spacing) == sorted(volume.spacing)
+    assert sorted(ras.spacing_mm) == sorted(volume.spacing_mm)
     assert ras.meta["orientation_in"] == codes
     _assert_world_positions_kept(volume, ras)
 

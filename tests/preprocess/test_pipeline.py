@@ -8,19 +8,19 @@ import nibabel.testing
 import numpy as np
 import pytest
 
+from brainfm_lite.data.volume import Volume
+from brainfm_lite.errors import InputError
 from brainfm_lite.preprocess.pipeline import preprocess
 from brainfm_lite.preprocess.resample import resample_like
 from brainfm_lite.preprocess.templates import mni_template
-from brainfm_lite.data.volume import Volume
-from brainfm_lite.errors import InputError
 
 STEPS_WITH_REGISTRATION = ["options", "to_ras", "bias_field_correct", "register_to_mni", "brain_mask",
                            "clip_percentiles", "zscore", "crop_or_pad"]
 
 
-def _scan_like(spacing=4.0) -> Volume:
+def _scan_like(spacing_mm=4.0) -> Volume:
     """A template-derived 'scan': tilted by 6 degrees, shifted 5 mm and darkened/brightened by a smooth bias."""
-    template = mni_template(2, spacing=spacing)
+    template = mni_template(2, spacing_mm=spacing_mm)
     angle = np.deg2rad(6.0)
     motion = np.eye(4)
     motion[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
@@ -60,8 +60,8 @@ def test_the_result_does_not_depend_on_how_the_scan_was_stored(register):
     # sanity check of the helper: a voxel of `other` holds the value `scan` has at the same world point
     index_in_scan = np.linalg.solve(scan.affine, other.affine @ [3, 7, 11, 1])[:3]
     assert other.data[3, 7, 11] == scan.data[tuple(np.round(index_in_scan).astype(int))]
-    first = preprocess(scan, spacing=4.0, register=register, shape=(40, 48, 40))
-    second = preprocess(other, spacing=4.0, register=register, shape=(40, 48, 40))
+    first = preprocess(scan, spacing_mm=4.0, register=register, shape=(40, 48, 40))
+    second = preprocess(other, spacing_mm=4.0, register=register, shape=(40, 48, 40))
     assert second.meta["preprocess"][1]["orientation_in"] != first.meta["preprocess"][1]["orientation_in"]
     assert np.allclose(first.affine, second.affine, atol=1e-9)
     assert np.abs(first.data - second.data).max() <= 1e-5
@@ -69,15 +69,15 @@ def test_the_result_does_not_depend_on_how_the_scan_was_stored(register):
 
 def test_preprocess_on_the_template_gives_a_normalised_brain_on_the_mni_grid():
     template = mni_template(2)
-    out, mask = preprocess(template, spacing=4.0, register="rigid", shape=(40, 48, 40), return_mask=True)
-    assert out.shape == mask.shape == (40, 48, 40) and out.spacing == (4.0, 4.0, 4.0)
+    out, mask = preprocess(template, spacing_mm=4.0, register="rigid", shape=(40, 48, 40), return_mask=True)
+    assert out.shape == mask.shape == (40, 48, 40) and out.spacing_mm == (4.0, 4.0, 4.0)
     brain = mask.data > 0.5
     assert set(np.unique(mask.data)) == {0.0, 1.0}
     assert out.data[brain].mean() == pytest.approx(0.0, abs=1e-4)
     assert out.data[brain].std() == pytest.approx(1.0, abs=1e-4)
     assert not out.data[~brain].any()
     # registered to itself: the output lies where the template is
-    reference = resample_like(mni_template(2, spacing=4.0), out)
+    reference = resample_like(mni_template(2, spacing_mm=4.0), out)
     assert np.corrcoef(out.data[brain], reference.data[brain])[0, 1] > 0.95
     steps = out.meta["preprocess"]
     assert [s["step"] for s in steps] == STEPS_WITH_REGISTRATION
@@ -88,8 +88,8 @@ def test_preprocess_on_the_template_gives_a_normalised_brain_on_the_mni_grid():
 
 def test_preprocess_without_registration_resamples_in_place():
     scan = _scan_like()
-    out = preprocess(scan, spacing=3.0, register=None, bias_correct=False, clip=None)
-    assert out.spacing == pytest.approx((3.0, 3.0, 3.0))
+    out = preprocess(scan, spacing_mm=3.0, register=None, bias_correct=False, clip=None)
+    assert out.spacing_mm == pytest.approx((3.0, 3.0, 3.0))
     assert [s["step"] for s in out.meta["preprocess"]] == ["options", "to_ras", "resample", "brain_mask", "zscore"]
     assert np.linalg.norm(_fov_centre(out) - _fov_centre(scan)) < 1.5  # the field of view stays where the scan was
 
@@ -98,7 +98,7 @@ def test_a_given_mask_is_used_and_follows_the_registration():
     scan = _scan_like()
     box = np.zeros(scan.shape, bool)
     box[10:40, 12:45, 10:38] = True
-    out, mask = preprocess(scan, spacing=4.0, register="rigid", mask=box, bias_correct=False, return_mask=True)
+    out, mask = preprocess(scan, spacing_mm=4.0, register="rigid", mask=box, bias_correct=False, return_mask=True)
     steps = {step["step"]: step for step in out.meta["preprocess"]}
     assert steps["brain_mask"] == {"step": "brain_mask", "method": "given", "voxels": int(mask.data.sum())}
     # the box keeps its volume (mm^3) through reorientation and registration, to within a few percent
@@ -116,8 +116,8 @@ def test_real_tiny_t1_from_nibabel_is_processed():
     after registration and 0.66 when only resampled."""
     image = nib.load(os.path.join(nibabel.testing.data_path, "anatomical.nii"))
     scan = Volume(image.get_fdata(dtype=np.float32), image.affine)
-    registered = preprocess(scan, spacing=2.0, register="rigid")
-    resampled = preprocess(scan, spacing=2.0, register=None)
+    registered = preprocess(scan, spacing_mm=2.0, register="rigid")
+    resampled = preprocess(scan, spacing_mm=2.0, register=None)
     assert registered.meta["preprocess"][1]["orientation_in"] == "LAS"
     template = mni_template(2)
 
@@ -137,6 +137,6 @@ def test_bad_options_are_rejected():
     with pytest.raises(InputError, match="normalise"):
         preprocess(scan, normalise="minmax")
     with pytest.raises(InputError, match="isotropic"):
-        preprocess(scan, spacing=(2.0, 2.0, 3.0), register="rigid")
+        preprocess(scan, spacing_mm=(2.0, 2.0, 3.0), register="rigid")
     with pytest.raises(InputError, match="3D"):
         preprocess(Volume(np.ones((4, 4, 4, 2), np.float32), np.eye(4)))

@@ -3,16 +3,15 @@
 import numpy as np
 import pytest
 
-from brainfm_lite.preprocess.regions import (region_masks, region_names, regional_means, soft_region,
-                                       world_coordinates)
 from brainfm_lite.errors import InputError
+from brainfm_lite.preprocess.regions import region_masks, region_names, regional_means, soft_region, world_coordinates
 
 
-def mni_grid(spacing=4.0):
+def mni_grid(spacing_mm=4.0):
     """An MNI-aligned grid covering the brain (as the templates use: origin -98, -134, -72 mm)."""
-    affine = np.diag([spacing, spacing, spacing, 1.0])
+    affine = np.diag([spacing_mm, spacing_mm, spacing_mm, 1.0])
     affine[:3, 3] = (-98.0, -134.0, -72.0)
-    shape = tuple(int(np.ceil(extent / spacing)) for extent in (198, 234, 190))
+    shape = tuple(int(np.ceil(extent / spacing_mm)) for extent in (198, 234, 190))
     return shape, affine
 
 

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
+from brainfm_lite.data.volume import Volume
+from brainfm_lite.errors import InputError
 from brainfm_lite.preprocess.registration import apply_registration, register_to_mni
 from brainfm_lite.preprocess.resample import resample_like
 from brainfm_lite.preprocess.templates import mni_brain_mask, mni_template
-from brainfm_lite.data.volume import Volume
-from brainfm_lite.errors import InputError
 
 SPACING = 4.0
 
@@ -32,13 +32,13 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def template():
-    return mni_template(2, spacing=SPACING)
+    return mni_template(2, spacing_mm=SPACING)
 
 
 def test_rigid_registration_undoes_a_rotation_and_a_shift(template):
     moved = _moved(template)
     before = _correlation(resample_like(moved, template).data, template.data)
-    registered = register_to_mni(moved, transform="rigid", spacing=SPACING)
+    registered = register_to_mni(moved, transform="rigid", spacing_mm=SPACING)
     after = _correlation(registered.data, template.data)
     assert before < 0.9 and after > 0.95
     assert registered.shape == template.shape and np.array_equal(registered.affine, template.affine)
@@ -49,8 +49,8 @@ def test_rigid_registration_undoes_a_rotation_and_a_shift(template):
 
 def test_affine_registration_recovers_a_10_percent_scaling(template):
     moved = _moved(template, degrees=5.0, scale=1.1)
-    affine = register_to_mni(moved, transform="affine", spacing=SPACING)
-    rigid = register_to_mni(moved, transform="rigid", spacing=SPACING)
+    affine = register_to_mni(moved, transform="affine", spacing_mm=SPACING)
+    rigid = register_to_mni(moved, transform="rigid", spacing_mm=SPACING)
     matrix = np.reshape(affine.meta["registration"]["parameters"][:9], (3, 3))
     assert np.cbrt(np.linalg.det(matrix)) == pytest.approx(1.1, abs=0.02)
     assert _correlation(affine.data, template.data) > 0.95
@@ -60,16 +60,16 @@ def test_affine_registration_recovers_a_10_percent_scaling(template):
 
 def test_registration_is_deterministic(template):
     moved = _moved(template, degrees=-7.0, shift_mm=(0.0, 5.0, -6.0))
-    first = register_to_mni(moved, transform="rigid", spacing=SPACING)
-    second = register_to_mni(moved, transform="rigid", spacing=SPACING)
+    first = register_to_mni(moved, transform="rigid", spacing_mm=SPACING)
+    second = register_to_mni(moved, transform="rigid", spacing_mm=SPACING)
     assert np.array_equal(first.data, second.data)
     assert first.meta["registration"]["parameters"] == second.meta["registration"]["parameters"]
 
 
 def test_meta_records_the_registration_and_is_json_serialisable(template):
-    registered = register_to_mni(_moved(template), transform="rigid", spacing=SPACING)
+    registered = register_to_mni(_moved(template), transform="rigid", spacing_mm=SPACING)
     record = registered.meta["registration"]
-    assert record["transform"] == "rigid" and record["spacing"] == SPACING
+    assert record["transform"] == "rigid" and record["spacing_mm"] == SPACING
     assert len(record["parameters"]) == 6 and record["iterations"] > 0
     assert np.isfinite(record["final_metric"]) and record["final_metric"] < 0  # Mattes MI: lower is better
     json.dumps(record)
@@ -77,8 +77,8 @@ def test_meta_records_the_registration_and_is_json_serialisable(template):
 
 def test_apply_registration_carries_a_mask_with_the_same_transform(template):
     moved = _moved(template)
-    registered = register_to_mni(moved, transform="rigid", spacing=SPACING)
-    mask = mni_brain_mask(2, spacing=SPACING)
+    registered = register_to_mni(moved, transform="rigid", spacing_mm=SPACING)
+    mask = mni_brain_mask(2, spacing_mm=SPACING)
     moved_mask = moved.with_data(mask.data)  # the mask of the moved scan, on its grid
     mask_in_mni = apply_registration(moved_mask, registered.meta["registration"], order=0)
     assert set(np.unique(mask_in_mni.data)) == {0.0, 1.0}

@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from brainfm_lite.preprocess.resample import resample, resample_like
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
+from brainfm_lite.preprocess.resample import resample, resample_like
 
 
-def _affine(spacing, origin=(-30.0, -40.0, -20.0), rotation_deg=0.0):
-    """RAS affine with voxels of `spacing` mm, optionally rotated about z (oblique)."""
+def _affine(spacing_mm, origin=(-30.0, -40.0, -20.0), rotation_deg=0.0):
+    """RAS affine with voxels of `spacing_mm`, optionally rotated about z (oblique)."""
     angle = np.deg2rad(rotation_deg)
     rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
     affine = np.eye(4)
-    affine[:3, :3] = rotation @ np.diag(spacing)
+    affine[:3, :3] = rotation @ np.diag(spacing_mm)
     affine[:3, 3] = origin
     return affine
 
@@ -50,19 +50,19 @@ GRIDS = {
 
 
 @pytest.mark.parametrize("grid", list(GRIDS))
-@pytest.mark.parametrize("spacing", [1.0, 2.5, 4.0, (1.2, 3.0, 2.0)])
-def test_field_of_view_centre_moves_less_than_half_a_new_voxel(grid, spacing):
+@pytest.mark.parametrize("spacing_mm", [1.0, 2.5, 4.0, (1.2, 3.0, 2.0)])
+def test_field_of_view_centre_moves_less_than_half_a_new_voxel(grid, spacing_mm):
     shape, old_spacing, rotation = GRIDS[grid]
     volume = Volume(np.zeros(shape, np.float32), _affine(old_spacing, rotation_deg=rotation))
-    resampled = resample(volume, spacing)
+    resampled = resample(volume, spacing_mm)
     shift = np.linalg.norm(_fov_centre(resampled) - _fov_centre(volume))
-    assert shift < 0.5 * min(resampled.spacing)
-    assert np.allclose(resampled.spacing, np.broadcast_to(spacing, (3,)))
-    expected_shape = np.floor(np.array(shape) * old_spacing / np.broadcast_to(spacing, (3,)) + 0.5)  # halves up
+    assert shift < 0.5 * min(resampled.spacing_mm)
+    assert np.allclose(resampled.spacing_mm, np.broadcast_to(spacing_mm, (3,)))
+    expected_shape = np.floor(np.array(shape) * old_spacing / np.broadcast_to(spacing_mm, (3,)) + 0.5)  # halves up
     assert resampled.shape == tuple(expected_shape.astype(int))
     # direction cosines are kept
-    old_directions = volume.affine[:3, :3] / np.array(volume.spacing)
-    assert np.allclose(resampled.affine[:3, :3] / np.array(resampled.spacing), old_directions)
+    old_directions = volume.affine[:3, :3] / np.array(volume.spacing_mm)
+    assert np.allclose(resampled.affine[:3, :3] / np.array(resampled.spacing_mm), old_directions)
 
 
 @pytest.mark.parametrize("grid", list(GRIDS))
@@ -90,8 +90,8 @@ def test_nearest_neighbour_keeps_the_label_set():
     rng = np.random.default_rng(0)
     labels = rng.choice([0, 1, 2, 5, 41], size=(16, 18, 14)).astype(np.float32)
     volume = Volume(labels, _affine((1.0, 1.2, 2.0), rotation_deg=15))
-    for spacing in (0.7, 1.9, (2.0, 1.0, 3.0)):
-        resampled = resample(volume, spacing, order=0)
+    for spacing_mm in (0.7, 1.9, (2.0, 1.0, 3.0)):
+        resampled = resample(volume, spacing_mm, order=0)
         assert set(np.unique(resampled.data)) <= {0.0, 1.0, 2.0, 5.0, 41.0}
         assert len(np.unique(resampled.data)) == 5
 
@@ -100,8 +100,8 @@ def test_downsampling_keeps_the_mean_intensity():
     rng = np.random.default_rng(0)
     smooth = ndimage.gaussian_filter(rng.normal(size=(48, 48, 40)), sigma=3) * 30 + 100
     volume = Volume(smooth.astype(np.float32), _affine((1.0, 1.0, 1.0)))
-    for spacing in (2.0, 4.0, (2.0, 3.0, 4.0)):
-        resampled = resample(volume, spacing)
+    for spacing_mm in (2.0, 4.0, (2.0, 3.0, 4.0)):
+        resampled = resample(volume, spacing_mm)
         assert abs(resampled.data.mean() - volume.data.mean()) < 0.005 * volume.data.mean()
 
 
@@ -113,11 +113,11 @@ def test_each_frame_of_a_4d_volume_is_resampled_like_a_3d_one():
         assert np.array_equal(resampled.data[..., t], resample(Volume(series.data[..., t], series.affine), 3.0).data)
 
 
-@pytest.mark.parametrize("spacing", [0.0, -2.0, (1.0, 0.0, 1.0), (1.0, 2.0), "two", np.nan])
-def test_invalid_spacing_is_rejected(spacing):
+@pytest.mark.parametrize("spacing_mm", [0.0, -2.0, (1.0, 0.0, 1.0), (1.0, 2.0), "two", np.nan])
+def test_invalid_spacing_is_rejected(spacing_mm):
     volume = Volume(np.zeros((4, 4, 4), np.float32), _affine((1.0, 1.0, 1.0)))
-    with pytest.raises(InputError, match="spacing"):
-        resample(volume, spacing)
+    with pytest.raises(InputError, match="spacing_mm"):
+        resample(volume, spacing_mm)
 
 
 def test_unknown_interpolation_order_is_rejected():

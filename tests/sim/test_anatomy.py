@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from brainfm_lite.sim.anatomy import load_anatomy
 from brainfm_lite.errors import InputError
+from brainfm_lite.sim.anatomy import load_anatomy
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +13,7 @@ def anatomy():
 
 
 def test_grid_is_isotropic_ras_at_the_requested_spacing(anatomy):
-    assert anatomy.spacing == 4.0
+    assert anatomy.spacing_mm == 4.0
     np.testing.assert_array_equal(np.diag(anatomy.affine)[:3], [4.0, 4.0, 4.0])
     assert np.count_nonzero(anatomy.affine[:3, :3] - np.diag(np.diag(anatomy.affine[:3, :3]))) == 0
     for name in ("t1", "gm", "wm", "csf", "ventricles"):
@@ -58,7 +58,7 @@ def test_cached_arrays_cannot_be_changed_in_place(anatomy):
         anatomy.gm[0, 0, 0] = 1.0
 
 
-@pytest.mark.parametrize("spacing", [2.5, 0, -4, "four"])
-def test_spacing_must_be_a_whole_number_of_mm(spacing):
+@pytest.mark.parametrize("spacing_mm", [2.5, 0, -4, "four"])
+def test_spacing_must_be_a_whole_number_of_mm(spacing_mm):
     with pytest.raises(InputError, match="whole number"):
-        load_anatomy(spacing)
+        load_anatomy(spacing_mm)

@@ -5,19 +5,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from brainfm_lite.errors import InputError
 from brainfm_lite.sim.anatomy import load_anatomy
 from brainfm_lite.sim.asl.acquisition import ArtifactDraw
 from brainfm_lite.sim.asl.cohort import make_asl_cohort, rescan
-from brainfm_lite.sim.asl.sites import DIAGNOSES, make_asl_sites, white_paper_site
 from brainfm_lite.sim.asl.perfusion import apply_diagnosis, healthy_perfusion, perfusion_grid
-from brainfm_lite.errors import InputError
+from brainfm_lite.sim.asl.sites import DIAGNOSES, make_asl_sites, white_paper_site
 
 NO_ARTEFACT = ArtifactDraw(motion_mm=0.0, failure_loss=0.0, failure_territory="none", noise_factor=1.0)
 
 
 @pytest.fixture(scope="module")
 def cohort():
-    return make_asl_cohort(40, 4, seed=1, spacing=4.0)
+    return make_asl_cohort(40, 4, seed=1, spacing_mm=4.0)
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +33,11 @@ def template():
 
 
 def test_subject_is_deterministic_and_does_not_depend_on_cohort_size(cohort):
-    small = make_asl_cohort(5, 4, seed=1, spacing=4.0)
+    small = make_asl_cohort(5, 4, seed=1, spacing_mm=4.0)
     a, b = small[3], cohort[3]
     np.testing.assert_array_equal(a.cbf.data, b.cbf.data)
     assert (a.labels, a.site, a.age, a.artifacts, a.quality) == (b.labels, b.site, b.age, b.artifacts, b.quality)
-    other_seed = make_asl_cohort(5, 4, seed=2, spacing=4.0)[3]
+    other_seed = make_asl_cohort(5, 4, seed=2, spacing_mm=4.0)[3]
     assert not np.array_equal(other_seed.cbf.data, a.cbf.data)
 
 
@@ -61,7 +61,7 @@ def test_subject_carries_what_the_tasks_need(cohort, person):
 
 
 def test_records_are_the_same_in_parallel(cohort):
-    small = make_asl_cohort(4, 4, seed=1, spacing=4.0)
+    small = make_asl_cohort(4, 4, seed=1, spacing_mm=4.0)
     serial = small.records(n_jobs=1)
     assert serial == small.records(n_jobs=2)
     assert serial[2]["regional_cbf"]["precuneus"] > 0 and "mca_l" in serial[2]["regional_cbf"]

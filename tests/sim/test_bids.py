@@ -13,7 +13,7 @@ from brainfm_lite.sim.cohort import make_cohort
 
 @pytest.fixture(scope="module")
 def cohort():
-    return make_cohort(3, seed=0, spacing=4.0, lesion_prob=1.0)
+    return make_cohort(3, seed=0, spacing_mm=4.0, lesion_prob=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +81,8 @@ def test_sidecars_describe_the_site_and_the_dataset(cohort, dataset):
 
 
 def test_writing_again_replaces_the_dataset(tmp_path):
-    first = write_bids(make_cohort(2, seed=0, spacing=4.0), tmp_path / "ds")
-    second = write_bids(make_cohort(2, seed=5, spacing=4.0), tmp_path / "ds")
+    first = write_bids(make_cohort(2, seed=0, spacing_mm=4.0), tmp_path / "ds")
+    second = write_bids(make_cohort(2, seed=5, spacing_mm=4.0), tmp_path / "ds")
     assert first == second
     t1w, _ = _load(second / "sub-0001" / "anat" / "sub-0001_T1w.nii.gz")
-    np.testing.assert_array_equal(t1w, make_cohort(2, seed=5, spacing=4.0)[0].t1w.data)
+    np.testing.assert_array_equal(t1w, make_cohort(2, seed=5, spacing_mm=4.0)[0].t1w.data)

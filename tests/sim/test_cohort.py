@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from brainfm_lite.sim.anatomy import load_anatomy
-from brainfm_lite.sim.sites import Site
-from brainfm_lite.sim.cohort import LABELS, TISSUES, atrophy_fraction, make_cohort, make_subject
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
+from brainfm_lite.sim.anatomy import load_anatomy
+from brainfm_lite.sim.cohort import LABELS, TISSUES, atrophy_fraction, make_cohort, make_subject
+from brainfm_lite.sim.sites import Site
 
 SPACING = 4.0
 # A site that changes nothing: the anatomy as it is, in template units.
@@ -18,7 +18,7 @@ CLEAN = Site(name="clean", field_t=3.0, spacing_mm=(1.0, 1.0, 1.0), noise_sigma=
 
 @pytest.fixture(scope="module")
 def cohort():
-    return make_cohort(10, seed=0, spacing=SPACING)
+    return make_cohort(10, seed=0, spacing_mm=SPACING)
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +44,15 @@ def _dice(a, b):
 
 
 def test_same_seed_gives_the_same_cohort_and_another_seed_another(cohort):
-    again = make_cohort(10, seed=0, spacing=SPACING)
+    again = make_cohort(10, seed=0, spacing_mm=SPACING)
     _assert_same_subject(cohort[3], again[3])
-    other = make_cohort(10, seed=1, spacing=SPACING)[3]
+    other = make_cohort(10, seed=1, spacing_mm=SPACING)[3]
     assert not np.array_equal(cohort[3].tissue["gm"], other.tissue["gm"])
     assert not np.array_equal(cohort[3].t1w.data, other.t1w.data)
 
 
 def test_subject_k_does_not_depend_on_cohort_size(cohort):
-    small = make_cohort(3, seed=0, spacing=SPACING)
+    small = make_cohort(3, seed=0, spacing_mm=SPACING)
     _assert_same_subject(small[2], cohort[2])
     assert small[2].subject_id == cohort[2].subject_id == "sub-0003"
 
@@ -101,7 +101,7 @@ def test_head_size_scales_the_intracranial_volume(subjects):
 
 
 def test_the_same_person_older_has_less_brain_and_more_csf():
-    young, old = (make_subject(4, CLEAN, seed=0, spacing=SPACING, lesion_prob=0.0, age=age) for age in (20, 80))
+    young, old = (make_subject(4, CLEAN, seed=0, spacing_mm=SPACING, lesion_prob=0.0, age=age) for age in (20, 80))
     young_row, old_row = young.summary(), old.summary()
     # Brain volume falls by exactly the modelled fraction; the skull (ICV) does not change.
     assert old_row["brain_ml"] == pytest.approx((1 - atrophy_fraction(80)) * young_row["brain_ml"], rel=2e-3)
@@ -132,8 +132,8 @@ def test_brain_fraction_of_the_head_falls_with_age_across_the_cohort(subjects):
 def test_lesions_replace_tissue_and_leave_the_rest_unchanged():
     kinds = set()
     for index in range(4):
-        plain = make_subject(index, CLEAN, spacing=SPACING, lesion_prob=0.0)
-        lesioned = make_subject(index, CLEAN, spacing=SPACING, lesion_prob=1.0)
+        plain = make_subject(index, CLEAN, spacing_mm=SPACING, lesion_prob=0.0)
+        lesioned = make_subject(index, CLEAN, spacing_mm=SPACING, lesion_prob=1.0)
         assert not plain.lesion_mask.any() and plain.tissue["lesion"].max() == 0
         assert lesioned.lesion_mask.any()
         kinds.add(lesioned.meta["lesion_kind"])
@@ -152,7 +152,7 @@ def test_lesions_replace_tissue_and_leave_the_rest_unchanged():
 
 def test_site_changes_the_image_but_not_the_anatomy():
     biased = Site("biased", 3.0, (1.0, 1.0, 1.0), noise_sigma=0.0, bias_strength=0.2, intensity_scale=3.0)
-    clean, with_bias = (make_subject(5, site, spacing=SPACING) for site in (CLEAN, biased))
+    clean, with_bias = (make_subject(5, site, spacing_mm=SPACING) for site in (CLEAN, biased))
     for name in TISSUES:
         np.testing.assert_array_equal(clean.tissue[name], with_bias.tissue[name])
     brain = _brain(clean)
@@ -166,7 +166,7 @@ def test_cohort_assigns_sites_in_turn(cohort, subjects):
 
 
 def test_the_same_subject_at_4_and_2_mm_is_the_same_person():
-    coarse, fine = (make_subject(1, CLEAN, spacing=spacing) for spacing in (4.0, 2.0))
+    coarse, fine = (make_subject(1, CLEAN, spacing_mm=spacing_mm) for spacing_mm in (4.0, 2.0))
     assert (coarse.age, coarse.sex, coarse.meta["head_scale"]) == (fine.age, fine.sex, fine.meta["head_scale"])
     assert coarse.summary()["brain_ml"] == pytest.approx(fine.summary()["brain_ml"], rel=0.01)
 
@@ -200,7 +200,7 @@ def test_cohort_indexing_follows_python_rules(cohort):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"n": 0}, "n must"), ({"n": 2, "seed": -1}, "seed"), ({"n": 2, "lesion_prob": 1.5}, "lesion_prob"),
-    ({"n": 2, "age_range": (60, 30)}, "age_range"), ({"n": 2, "spacing": 2.5}, "whole number"),
+    ({"n": 2, "age_range": (60, 30)}, "age_range"), ({"n": 2, "spacing_mm": 2.5}, "whole number"),
     ({"n": 2, "n_sites": 0}, "n_sites"),
 ])
 def test_bad_arguments_are_rejected(kwargs, message):

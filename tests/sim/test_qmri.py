@@ -4,14 +4,22 @@ import numpy as np
 import pytest
 import torch
 
-from brainfm_lite.sim import qmri
-from brainfm_lite.sim.qmri import (Compartments, contrast_ratios, core_labels, qmri_compartments, qmri_maps,
-                                   simulate_contrast, subject_contrasts, tissue_means)
-from brainfm_lite.sim.cohort import make_cohort
 from brainfm_lite.errors import InputError
 from brainfm_lite.physics import signal
 from brainfm_lite.physics.sequences import PRESETS, Sequence, sample_sequence
 from brainfm_lite.physics.tissues import BACKGROUND, MAP_NAMES, TISSUES_3T
+from brainfm_lite.sim import qmri
+from brainfm_lite.sim.cohort import make_cohort
+from brainfm_lite.sim.qmri import (
+    Compartments,
+    contrast_ratios,
+    core_labels,
+    qmri_compartments,
+    qmri_maps,
+    simulate_contrast,
+    subject_contrasts,
+    tissue_means,
+)
 
 SHAPE = (24, 24, 24)
 TOLERANCE = 0.03  # the smooth 3 % field and the noise may move a tissue mean slightly past its range
@@ -35,7 +43,7 @@ REGIONS = {"csf": np.s_[2:5], "gm": np.s_[5:8], "wm": np.s_[8:11], "lesion": np.
 
 @pytest.fixture(scope="module")
 def subject():
-    return make_cohort(1, seed=1, spacing=4.0, lesion_prob=1.0)[0]  # white-matter hyperintensities
+    return make_cohort(1, seed=1, spacing_mm=4.0, lesion_prob=1.0)[0]  # white-matter hyperintensities
 
 
 def _median(maps, name, region):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from brainfm_lite.sim.random_fields import FWHM_TO_SIGMA, gaussian_blur_mm, smooth_random_field
 from brainfm_lite.errors import InputError
+from brainfm_lite.sim.random_fields import FWHM_TO_SIGMA, gaussian_blur_mm, smooth_random_field
 
 SHAPE = (32, 32, 32)
 

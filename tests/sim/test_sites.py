@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from brainfm_lite.errors import InputError
 from brainfm_lite.sim.anatomy import load_anatomy
 from brainfm_lite.sim.sites import Site, apply_site, make_sites
-from brainfm_lite.errors import InputError
 
 
 def _site(**changes):

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.train import Trainer, TrainConfig, lr_at
+from brainfm_lite.train import TrainConfig, Trainer, lr_at
 
 
 def read_metrics(out_dir):

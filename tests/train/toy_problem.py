@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from brainfm_lite.train import Trainer, TrainConfig, TrainResult
+from brainfm_lite.train import TrainConfig, Trainer, TrainResult
 
 SIDE = 8  # voxels along each axis
 

@@ -1,13 +1,9 @@
 """Comparison figures draw one line per encoder and one bar pair per encoder."""
 
-import matplotlib
+import pytest
 
-matplotlib.use("Agg")
-
-import pytest  # noqa: E402
-
-from brainfm_lite.errors import InputError  # noqa: E402
-from brainfm_lite.viz.comparison_plots import plot_dense_scores, plot_feature_distances  # noqa: E402
+from brainfm_lite.errors import InputError
+from brainfm_lite.viz.comparison_plots import plot_dense_scores, plot_feature_distances
 
 
 def test_dense_scores_one_panel_per_test_and_one_line_per_encoder():

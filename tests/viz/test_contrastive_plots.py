@@ -1,26 +1,15 @@
 """Tests for brainfm_lite.viz.contrastive_plots: what each figure draws, and bad input."""
 
-import matplotlib
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from brainfm_lite.errors import InputError  # noqa: E402
-from brainfm_lite.viz.contrastive_plots import (  # noqa: E402
+from brainfm_lite.errors import InputError
+from brainfm_lite.viz.contrastive_plots import (
     plot_embedding_by_site_and_age,
     plot_similarity_matrix,
     plot_structural_scores,
     plot_views,
 )
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def test_views_show_the_middle_axial_slice_of_each_volume():
@@ -55,7 +44,8 @@ def test_embedding_has_one_legend_entry_per_site_and_an_age_colour_scale():
 
 def test_structural_scores_draw_a_bar_per_encoder_fraction_and_test():
     table = [{"encoder": e, "mode": "probe", "task": "older", "fraction": f, "test": t, "auc_mean": 0.6,
-              "auc_std": 0.1} for e in ("simclr", "random_init") for f in (1.0, 0.2) for t in ("in_site", "unseen_site")]
+              "auc_std": 0.1}
+             for e in ("simclr", "random_init") for f in (1.0, 0.2) for t in ("in_site", "unseen_site")]
     fig = plot_structural_scores(table, task="older", mode="probe")
     assert len(fig.axes[0].patches) == 8 and all(p.get_height() == 0.6 for p in fig.axes[0].patches)
     with pytest.raises(InputError):

@@ -1,26 +1,15 @@
 """Tests for brainfm_lite.viz.mae_plots: loss curve, masked reconstructions, and the feature embedding."""
 
-import matplotlib
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from brainfm_lite.errors import InputError  # noqa: E402
-from brainfm_lite.viz.mae_plots import (  # noqa: E402
+from brainfm_lite.errors import InputError
+from brainfm_lite.viz.mae_plots import (
     diagnosis_names,
     plot_embedding,
     plot_loss_curve,
-    plot_reconstructions,
+    plot_mae_reconstructions,
 )
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def test_loss_curve_plots_every_logged_step():
@@ -41,7 +30,7 @@ def test_reconstruction_grid_hides_masked_patches_and_shows_error_only_there():
     mask = np.zeros_like(image)
     mask[:4] = 1.0  # the first half along x is hidden
     recon = np.where(mask > 0, 0.0, image)
-    fig = plot_reconstructions(image, [(0.5, mask, recon)], patch_size=4)
+    fig = plot_mae_reconstructions(image, [(0.5, mask, recon)], patch_size=4)
     assert len(fig.axes) == 4
     visible = fig.axes[1].get_images()[0].get_array()  # [y, x]: hidden columns are masked out
     assert visible.mask[:, :4].all() and not visible.mask[:, 4:].any()
@@ -52,7 +41,7 @@ def test_reconstruction_grid_hides_masked_patches_and_shows_error_only_there():
 
 def test_reconstruction_needs_a_3d_volume():
     with pytest.raises(InputError, match="3D"):
-        plot_reconstructions(np.zeros((8, 8)), [], patch_size=4)
+        plot_mae_reconstructions(np.zeros((8, 8)), [], patch_size=4)
 
 
 def test_diagnosis_names_single_several_and_healthy():

@@ -1,22 +1,11 @@
 """Tests for brainfm_lite.viz.plots: signal curves against a sequence parameter, and the qMRI map panels."""
 
-import matplotlib
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from brainfm_lite.errors import InputError  # noqa: E402
-from brainfm_lite.physics.sequences import PRESETS, Sequence  # noqa: E402
-from brainfm_lite.viz.plots import plot_qmri_maps, plot_signal_curves, sequence_label  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+from brainfm_lite.errors import InputError
+from brainfm_lite.physics.sequences import PRESETS, Sequence
+from brainfm_lite.viz.plots import plot_qmri_maps, plot_signal_curves, sequence_label
 
 
 def test_one_curve_per_tissue_and_a_marker_at_the_sequence_value():

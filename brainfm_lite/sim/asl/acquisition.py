@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import shift as shift_image
 
-from brainfm_lite.sim.asl.sites import AslSite
-from brainfm_lite.sim.asl.perfusion import PerfusionGrid
-from brainfm_lite.sim.random_fields import gaussian_blur_mm, smooth_random_field
 from brainfm_lite.physics.asl import asl_signal_pasl, asl_signal_pcasl, cbf_pasl, cbf_pcasl, m0_correction
+from brainfm_lite.sim.asl.perfusion import PerfusionGrid
+from brainfm_lite.sim.asl.sites import AslSite
+from brainfm_lite.sim.random_fields import gaussian_blur_mm, smooth_random_field
 
 M0_SCALE = 1000.0               # arbitrary scanner units of a fully relaxed voxel of water
 PROTON_DENSITY = {"gm": 0.82, "wm": 0.70, "csf": 1.0}
@@ -117,16 +117,11 @@ def acquire(true_cbf, att, tissue: dict, site: AslSite, artifacts: ArtifactDraw,
             rng: np.random.Generator) -> Acquisition:
     """Simulate the ASL and M0 scans of one subject at ``site`` and quantify CBF.
 
-    Parameters
-    ----------
-    true_cbf : numpy.ndarray [X, Y, Z]
-        mL/100 g/min.
-    att : numpy.ndarray [X, Y, Z]
-        Arterial transit time from a pCASL labelling plane, s (shortened for PASL here).
-    tissue : dict
-        "gm", "wm", "csf" fractions [X, Y, Z].
-    site, artifacts, grid, rng
-        The study, this scan's artefacts, the grid's regions, the subject's random stream.
+    Args:
+        true_cbf (numpy.ndarray [X, Y, Z]): mL/100 g/min.
+        att (numpy.ndarray [X, Y, Z]): Arterial transit time from a pCASL labelling plane, s (shortened for PASL here).
+        tissue (dict): "gm", "wm", "csf" fractions [X, Y, Z].
+        site, artifacts, grid, rng: The study, this scan's artefacts, the grid's regions, the subject's random stream.
     """
     gm = tissue["gm"]
     brain = (tissue["gm"] + tissue["wm"] + tissue["csf"]) > 0.5

@@ -10,7 +10,7 @@ model sees is the quantified CBF; the truth behind it stays with the subject.
     >>> subject = cohort[3]                                     # simulated now, the same every time
     >>> subject.labels, subject.artifacts["motion"], subject.quality["qei"]
 
-Subject k depends only on (seed, k, n_sites, spacing), never on how many subjects the cohort has, so a small
+Subject k depends only on (seed, k, n_sites, spacing_mm), never on how many subjects the cohort has, so a small
 cohort is the start of a large one. Subjects are simulated on demand (a full-scale cohort does not fit in memory);
 :meth:`AslCohort.records` runs through all of them, in parallel if asked, and keeps what a table needs.
 """
@@ -22,16 +22,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from brainfm_lite.sim.anatomy import load_anatomy
-from brainfm_lite.sim.asl.acquisition import ArtifactDraw, acquire, draw_artifacts
-from brainfm_lite.sim.asl.sites import DIAGNOSES, AslSite, make_asl_sites
-from brainfm_lite.sim.asl.perfusion import apply_diagnosis, healthy_perfusion, perfusion_grid
-from brainfm_lite.preprocess.regions import region_masks, regional_means
-from brainfm_lite.sim.cohort import make_sites, make_subject
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
 from brainfm_lite.parallel import run_in_processes
 from brainfm_lite.physics.asl import qei
+from brainfm_lite.preprocess.regions import region_masks, regional_means
+from brainfm_lite.sim.anatomy import load_anatomy
+from brainfm_lite.sim.asl.acquisition import ArtifactDraw, acquire, draw_artifacts
+from brainfm_lite.sim.asl.perfusion import apply_diagnosis, healthy_perfusion, perfusion_grid
+from brainfm_lite.sim.asl.sites import DIAGNOSES, AslSite, make_asl_sites
+from brainfm_lite.sim.cohort import make_sites, make_subject
 from brainfm_lite.sim.streams import Stream, stream_rng
 
 _T1W_SITE = make_sites(1)[0]  # make_subject needs a T1w site; the anatomy does not depend on it
@@ -84,14 +84,14 @@ class AslCohort:
     Attributes:
         n: number of subjects.
         seed: random seed.
-        spacing: grid spacing, mm.
+        spacing_mm: grid spacing, mm.
         sites: the studies (``make_asl_sites(n_sites, seed)``).
         prevalence_scale: multiplies every site's prevalence of every diagnosis.
     """
 
     n: int
     seed: int
-    spacing: float
+    spacing_mm: float
     sites: list[AslSite]
     prevalence_scale: float = 1.0
 
@@ -121,36 +121,31 @@ class AslCohort:
         return run_in_processes(functools.partial(_record_of, self), range(self.n), n_jobs=n_jobs)
 
 
-def make_asl_cohort(n: int, n_sites: int, *, seed: int = 0, spacing: float = 4.0,
+def make_asl_cohort(n: int, n_sites: int, *, seed: int = 0, spacing_mm: float = 4.0,
                     prevalence_scale: float = 1.0) -> AslCohort:
     """A cohort of ``n`` ASL subjects from ``n_sites`` studies (simulated when accessed).
 
-    Parameters
-    ----------
-    n : int
-        Number of subjects.
-    n_sites : int
-        Number of studies; subjects are spread over them by the sites' weights.
-    seed : int
-        Same seed, same cohort.
-    spacing : float
-        Grid spacing, a whole number of mm (4 for the smoke profile, 2 for colab and full).
-    prevalence_scale : float
-        Multiplies every site's prevalence of every diagnosis (1 = as drawn; each stays below 0.95).
+    Args:
+        n (int): Number of subjects.
+        n_sites (int): Number of studies; subjects are spread over them by the sites' weights.
+        seed (int): Same seed, same cohort.
+        spacing_mm (float): Grid spacing, a whole number of mm (4 for the smoke profile, 2 for colab and full).
+        prevalence_scale (float): Multiplies every site's prevalence of every diagnosis (1 = as drawn; each stays below
+            0.95).
     """
     if n < 1:
         raise InputError(f"n must be at least 1; got {n}")
     if prevalence_scale < 0:
         raise InputError(f"prevalence_scale must be >= 0; got {prevalence_scale}")
-    load_anatomy(spacing)  # fails now, not at the first subject, when the spacing is not a whole number of mm
-    return AslCohort(n, seed, float(spacing), make_asl_sites(n_sites, seed), prevalence_scale)
+    load_anatomy(spacing_mm)  # fails now, not at the first subject, when the spacing is not a whole number of mm
+    return AslCohort(n, seed, float(spacing_mm), make_asl_sites(n_sites, seed), prevalence_scale)
 
 
 def simulate_subject(index: int, cohort: AslCohort) -> AslSubject:
     """Simulate subject ``index`` of ``cohort`` from its own random stream (see :class:`AslSubject`)."""
     rng = stream_rng(cohort.seed, Stream.ASL_SUBJECT, index)
     site = cohort.sites[_pick_site_index(rng, cohort.sites)]
-    person = _structural_subject(index, cohort.seed, cohort.spacing)
+    person = _structural_subject(index, cohort.seed, cohort.spacing_mm)
     tissue = {name: person.tissue[name] for name in ("gm", "wm", "csf")}
     age, sex, affine = person.age, person.sex, person.affine
     grid = perfusion_grid(tissue["gm"].shape, affine)
@@ -164,7 +159,7 @@ def simulate_subject(index: int, cohort: AslCohort) -> AslSubject:
 
     artifacts = draw_artifacts(site, rng, patient=any(labels.values()))
     scan = acquire(true_cbf, att, tissue, site, artifacts, grid, rng)
-    quality = {"qei": qei(scan.cbf, tissue["gm"], tissue["wm"], tissue["csf"], voxel_size_mm=(cohort.spacing,) * 3)}
+    quality = {"qei": qei(scan.cbf, tissue["gm"], tissue["wm"], tissue["csf"], voxel_size_mm=(cohort.spacing_mm,) * 3)}
 
     def volume(data, **meta):
         return Volume(data, affine, meta={"subject": index, "site": site.index, **meta})
@@ -188,7 +183,7 @@ def rescan(subject: AslSubject, site: AslSite, artifacts: ArtifactDraw, *, seed:
     grid = perfusion_grid(tissue["gm"].shape, subject.cbf.affine)
     rng = stream_rng(seed, Stream.ASL_RESCAN, subject.index)
     scan = acquire(subject.true_cbf.data, subject.att.data, tissue, site, artifacts, grid, rng)
-    quality = {"qei": qei(scan.cbf, tissue["gm"], tissue["wm"], tissue["csf"], voxel_size_mm=subject.cbf.spacing)}
+    quality = {"qei": qei(scan.cbf, tissue["gm"], tissue["wm"], tissue["csf"], voxel_size_mm=subject.cbf.spacing_mm)}
     return replace(
         subject, site=site.index, artifacts=scan.amounts.to_dict(), quality=quality,
         delta_m=subject.delta_m.with_data(scan.delta_m, site=site.index),
@@ -207,13 +202,13 @@ def subject_record(subject: AslSubject) -> dict:
     }
 
 
-def _structural_subject(index: int, seed: int, spacing: float):
+def _structural_subject(index: int, seed: int, spacing_mm: float):
     """Subject ``index`` of the structural cohort with the same seed: the same person, here scanned with ASL.
 
     Structural lesions are left out (``lesion_prob=0``): the only infarcts in the ASL cohort are those of its
     vascular diagnosis, so that the labels stay true. The T1w site does not change the anatomy.
     """
-    return make_subject(index, _T1W_SITE, seed=seed, spacing=spacing, lesion_prob=0.0)
+    return make_subject(index, _T1W_SITE, seed=seed, spacing_mm=spacing_mm, lesion_prob=0.0)
 
 
 def _record_of(cohort: AslCohort, index: int) -> dict:

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brainfm_lite.sim.random_fields import smooth_random_field
-from brainfm_lite.preprocess.regions import region_masks, soft_region, world_coordinates
 from brainfm_lite.errors import InputError
+from brainfm_lite.preprocess.regions import region_masks, soft_region, world_coordinates
+from brainfm_lite.sim.random_fields import smooth_random_field
 
 GM_CBF = 60.0           # mL/100 g/min at age 45, men
 WM_CBF = 22.0
@@ -113,17 +113,12 @@ def perfusion_grid(shape, affine) -> PerfusionGrid:
 def healthy_perfusion(gm, wm, grid: PerfusionGrid, *, age: float, sex: str, rng: np.random.Generator):
     """True CBF (mL/100 g/min) and ATT (s) maps [X, Y, Z] of a healthy subject.
 
-    Parameters
-    ----------
-    gm, wm : numpy.ndarray [X, Y, Z]
-        Tissue fractions in [0, 1] of this subject.
-    grid : PerfusionGrid
-        From :func:`perfusion_grid` for the same grid.
-    age : float
-        Years.
-    sex : "F" or "M"
-    rng : numpy.random.Generator
-        The subject's own random stream.
+    Args:
+        gm, wm (numpy.ndarray [X, Y, Z]): Tissue fractions in [0, 1] of this subject.
+        grid (PerfusionGrid): From :func:`perfusion_grid` for the same grid.
+        age (float): Years.
+        sex ("F" or "M"):
+        rng (numpy.random.Generator): The subject's own random stream.
     """
     if sex not in ("F", "M"):
         raise InputError(f"sex must be 'F' or 'M'; got {sex!r}")

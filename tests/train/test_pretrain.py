@@ -1,0 +1,91 @@
+"""Tests for brainfm_lite.train.pretrain: the registry, seeded model builders, the shared Trainer settings and a few
+steps of each structural method on a tiny cohort (MAE on CBF maps end to end: tests/test_cli.py)."""
+
+import json
+
+import pytest
+import torch
+
+from brainfm_lite.config import load_profile
+from brainfm_lite.errors import InputError
+from brainfm_lite.models.encoders import ViTEncoder
+from brainfm_lite.models.hub import from_pretrained
+from brainfm_lite.train.pretrain import (
+    PRETRAINERS,
+    contrastive_encoder_config,
+    contrastive_train_config,
+    mae_for_backbone,
+    mae_model,
+    mae_train_config,
+    pretrain_mae,
+    pretrain_mae_structural,
+    pretrain_seqinv,
+    pretrain_simclr,
+)
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return load_profile("smoke", contrastive_subjects=4, n_sites=2, contrastive_batch_size=2)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("t1_cache")
+
+
+def test_pretrainers_name_the_four_methods():
+    assert PRETRAINERS == {"mae": pretrain_mae, "simclr": pretrain_simclr, "seqinv": pretrain_seqinv,
+                           "mae_structural": pretrain_mae_structural}
+
+
+def test_every_profile_builds_a_vit_backbone():
+    for name in ("smoke", "colab", "full"):
+        config = contrastive_encoder_config(load_profile(name))
+        assert config.kind == "vit" and config.img_size == (load_profile(name).contrastive_image_size,) * 3
+    with pytest.raises(InputError):
+        contrastive_encoder_config(load_profile("smoke", contrastive_encoder="huge"))
+
+
+@pytest.mark.parametrize("build", [mae_model, mae_for_backbone])
+def test_initial_weights_are_fixed_by_the_profile_seed_and_leave_the_global_generator_alone(build):
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    first, second = build(load_profile("smoke")), build(load_profile("smoke"))
+    torch.testing.assert_close(torch.rand(3), expected)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    other = build(load_profile("smoke", seed=1))
+    assert not all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), other.state_dict().values()))
+
+
+def test_pretraining_runs_share_the_profile_settings():
+    profile = load_profile("smoke", mae_steps=50, contrastive_steps=100)
+    mae, contrastive = mae_train_config(profile), contrastive_train_config(profile, progress=False)
+    assert (mae.max_steps, mae.warmup_steps, mae.checkpoint_every, mae.precision) == (50, 5, 10, "bf16")
+    assert (contrastive.max_steps, contrastive.warmup_steps, contrastive.checkpoint_every) == (100, 10, 20)
+    assert (contrastive.batch_size, contrastive.lr) == (profile.contrastive_batch_size, profile.contrastive_lr)
+    assert not contrastive.progress and mae.seed == contrastive.seed == profile.seed
+
+
+@pytest.mark.parametrize("method", ["simclr", "seqinv", "baseline", "mae_structural"])
+def test_a_few_steps_give_a_finite_loss_and_a_loadable_encoder(method, profile, cache, tmp_path):
+    settings = dict(cache_dir=cache, max_steps=2, log_every=1, progress=False)
+    if method in ("seqinv", "baseline"):
+        folder = pretrain_seqinv(profile, tmp_path, variant=method, **settings)
+    else:
+        folder = PRETRAINERS[method](profile, tmp_path, **settings)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2]
+    assert all(torch.isfinite(torch.tensor(line["loss"])) for line in lines)
+    encoder = from_pretrained(folder)
+    assert isinstance(encoder, ViTEncoder) and folder == tmp_path / "encoder"
+    metadata = json.loads((folder / "config.json").read_text())["metadata"]
+    assert metadata["objective"] == {"mae_structural": "mae"}.get(method, method)
+    assert metadata["steps"] == 2 and metadata["last_loss"] == pytest.approx(lines[-1]["loss"])
+    assert encoder(torch.zeros(1, 1, 32, 32, 32)).shape == (1, encoder.feature_dim)
+
+
+def test_unknown_variant_raises_before_training(profile, cache, tmp_path):
+    with pytest.raises(InputError):
+        pretrain_seqinv(profile, tmp_path, variant="seqinvv", cache_dir=cache, max_steps=1, progress=False)
