@@ -6,9 +6,9 @@ atomically), as :class:`~brainfm_lite.datasets.cbf.CbfDataset` does for CBF maps
 file holds the brain mask, the labels and the subject's voxelwise qMRI maps (PD, R1, R2, R2*, MT), from which the
 sequence-invariant views simulate new contrasts without re-simulating the subject.
 
-    >>> data = StructuralDataset(make_cohort(12, spacing_mm=4.0), size=(32,) * 3, cache_dir="cache/t1")  # doctest:
-    +SKIP
-    >>> item = data[0]; item["image"].shape, item["targets"]["older"]                                  # doctest: +SKIP
+    >>> data = StructuralDataset(make_cohort(12, spacing_mm=4.0), size=(32,) * 3,
+    ...                          cache_dir="cache/t1")                                # doctest: +SKIP
+    >>> item = data[0]; item["image"].shape, item["targets"]["older"]                  # doctest: +SKIP
     (torch.Size([1, 32, 32, 32]), tensor(1.))
 
 `structural_dataset` gives the profile's cohort of chapters 6-7, as `~brainfm_lite.datasets.cbf.asl_cbf_dataset`
