@@ -14,7 +14,7 @@ TORCH_SPEC ?= torch==2.13.0
 .PHONY: book test test-fast lint check-install setup clean help
 
 help:
-	@echo "make book [PROFILE=smoke|colab|full] [CHAPTERS='01_data']  execute the chapters and render _build/html"
+	@echo "make book [PROFILE=smoke|reference|colab|full] [CHAPTERS='01_data']  execute the chapters and render _build/html"
 	@echo "make test                                                   run the whole test suite (includes the book at smoke)"
 	@echo "make test-fast                                              the tests without the book (pytest -m 'not book')"
 	@echo "make lint                                                   ruff check (settings in pyproject.toml)"

@@ -29,7 +29,7 @@ from brainfm_lite.errors import BrainFMError, InputError
 BOOK_FILES = ("_config.yml", "_toc.yml")
 # Longest a single cell may run before the chapter is failed (seconds; None = no limit). A hung kernel then fails
 # the run with a clear error instead of blocking CI until its time limit.
-CELL_TIMEOUT_S = {"smoke": 600, "colab": 3600, "full": None}
+CELL_TIMEOUT_S = {"smoke": 600, "reference": 7200, "colab": 3600, "full": None}
 
 
 @dataclass
@@ -183,7 +183,7 @@ def run_book(root: Path, *, profile_name: str = "smoke", chapters: list[str] | N
 
     Args:
         root: the repository root (holds `_toc.yml`, `_config.yml`, `book/`).
-        profile_name: smoke, colab or full (papermill parameters from `book/params/<profile_name>.yaml`).
+        profile_name: smoke, reference, colab or full (papermill parameters from `book/params/<profile_name>.yaml`).
         chapters: notebook stems to execute (e.g. ["01_data"]); others are left out of the render.
         build_dir: output folder named `_build` (default `<root>/_build`); HTML lands in `<build_dir>/html`.
         store_reference: copy each chapter's metrics JSON to `book/results/<profile_name>/` (for full-profile runs).

@@ -5,10 +5,11 @@
     brainfm preprocess IN.nii.gz OUT.nii.gz [--spacing-mm 2] [--register rigid|affine|none]
     brainfm data list | info NAME | fetch NAME [--allow-unpinned] [--data-dir D] | prepare-fastmri SRC
     brainfm pretrain mae --profile smoke [--out DIR] [--resume] [--set n_asl_subjects=50 ...]
-    brainfm pretrain simclr|seqinv|mae_structural --profile smoke [--variant seqinv|seqaug|baseline] [--resume]
+    brainfm pretrain simclr|seqinv|mae_structural|simclr_cbf --profile smoke [--variant seqinv|seqaug|baseline]
     brainfm evaluate asl --encoder DIR --profile smoke [--out FILE] [--modes probe finetune] [--tasks ...]
     brainfm evaluate structural --profile colab [--out DIR] [--methods scratch simclr seqinv ...]   # the comparison
     brainfm evaluate recon --profile colab [--out DIR] [--jobs N]    # diffusion reconstruction, chapter 8
+    brainfm results asl --profile reference [--run-dir DIR] [--out FILE] [--resume]   # the book's recorded results
 """
 
 from __future__ import annotations
@@ -132,23 +133,42 @@ def _recon(args) -> int:
     return 0
 
 
+def _results(args) -> int:
+    from brainfm_lite.eval.reference_results import FinetuneGrid, asl_reference_results, asl_results_path
+
+    profile = _profile(args)
+    run_dir = Path(args.run_dir or f"runs/results_{args.target}_{_profile_label(args)}")
+    out = Path(args.out) if args.out else asl_results_path(profile.name)
+    finetune = FinetuneGrid(encoders=tuple(args.finetune_encoders), tasks=tuple(args.finetune_tasks),
+                            fractions=tuple(args.finetune_fractions))
+    results = asl_reference_results(profile, run_dir, resume=args.resume, out=out, finetune=finetune,
+                                    n_jobs=args.jobs, command="brainfm " + " ".join(args.argv))
+    for claim in results["claims"]:
+        print(f"{claim['verdict']:>15}: {claim['reason']}")
+    print(f"wrote {out} in {results['provenance']['wall_time_s']['total'] / 60:.1f} min")
+    return 0
+
+
 def _profile_label(args) -> str:
     """The profile's name for default run folders: "colab" for --profile colab, the file stem for a YAML path."""
     return Path(args.profile_name).stem
 
 
 def _add_profile_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", dest="profile_name", default="smoke", help="smoke, colab, full or a YAML path")
+    parser.add_argument("--profile", dest="profile_name", default="smoke",
+                        help="smoke, reference, colab, full or a YAML path")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a profile value, e.g. --set mae_steps=100 (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from brainfm_lite.config import PROFILES
+
     parser = argparse.ArgumentParser(prog="brainfm", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     book = sub.add_parser("book", help="execute chapters at a profile and render the HTML book")
-    book.add_argument("--profile", dest="profile_name", default="smoke", choices=("smoke", "colab", "full"))
+    book.add_argument("--profile", dest="profile_name", default="smoke", choices=PROFILES)
     book.add_argument("--chapters", nargs="*", help="notebook stems, e.g. 01_data (default: all)")
     book.add_argument("--root", help="repository root (default: found from the working directory)")
     book.add_argument("--build-dir", help="output folder named _build (default: <root>/_build)")
@@ -180,10 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     pretrain = sub.add_parser("pretrain", help="pretrain an encoder: mae (masked autoencoder on ASL CBF maps), "
                               "simclr (structural T1), seqinv (contrasts simulated from qMRI maps), mae_structural "
-                              "(masked autoencoder on structural T1)")
+                              "(masked autoencoder on structural T1), simclr_cbf (SimCLR on the CBF maps, the MAE's "
+                              "ViT)")
     pretrain.add_argument("objective", metavar="METHOD",
                           help="a pretraining method of brainfm_lite.train.pretrain.PRETRAINERS: mae, simclr, seqinv, "
-                          "mae_structural")
+                          "mae_structural, simclr_cbf")
     pretrain.add_argument("--variant", default="seqinv", choices=("seqinv", "seqaug", "baseline"),
                           help="seqinv only: two random contrasts, one random contrast twice, or MPRAGE twice")
     _add_profile_options(pretrain)
@@ -215,11 +236,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--fractions", nargs="+", type=float, default=[1.0, 0.2, 0.05],
                           help="shares of the training labels")
     evaluate.set_defaults(func=_evaluate)
+
+    results = sub.add_parser("results", help="the book's recorded results of a chapter, by one resumable command: "
+                             "asl (chapters 4-5: MAE vs SimCLR on CBF maps vs random init vs regional CBF, ICHOR's "
+                             "claims judged, weights exported)")
+    results.add_argument("target", choices=("asl",))
+    _add_profile_options(results)
+    results.add_argument("--run-dir", help="folder of the cache, pretraining runs and finished evaluation parts "
+                         "(default: runs/results_<target>_<profile>)")
+    results.add_argument("--out", help="results JSON (default: book/results/<profile>/asl.json; weights beside it)")
+    results.add_argument("--resume", action="store_true",
+                         help="skip every finished stage in the run folder; interrupted pretraining continues")
+    results.add_argument("--jobs", type=int, default=-1, help="processes simulating the maps (-1: one per core)")
+    results.add_argument("--finetune-encoders", nargs="*", default=["mae", "simclr_cbf", "random_init"],
+                         choices=("mae", "simclr_cbf", "random_init"), help="encoders to fine-tune (none: probe only)")
+    results.add_argument("--finetune-tasks", nargs="*", default=["alzheimers", "vascular", "ftd", "qei"],
+                         choices=("alzheimers", "vascular", "ftd", "qei"), help="tasks to fine-tune on")
+    results.add_argument("--finetune-fractions", nargs="*", type=float, default=[1.0, 0.2, 0.05],
+                         help="label fractions to fine-tune at (the probe runs all three)")
+    results.set_defaults(func=_results)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except BrainFMError as err:

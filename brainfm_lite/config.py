@@ -1,4 +1,5 @@
-"""Run profiles: one named set of sizes per place the book runs (smoke = CPU/CI, colab = one T4, full = GPU server).
+"""Run profiles: one named set of sizes per place the book runs (smoke = CPU/CI, reference = what the book records,
+on 2 CPU cores, colab = one T4, full = GPU server).
 
 The numbers live in ``brainfm_lite/profiles/<name>.yaml`` (shipped with the package, so the CLI and researchers
 get the same values as the book). A chapter or command takes a profile name plus optional overrides::
@@ -20,7 +21,7 @@ import yaml
 from brainfm_lite.errors import InputError
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
-PROFILES = ("smoke", "colab", "full")
+PROFILES = ("smoke", "reference", "colab", "full")  # from the smallest to the largest
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Profile:
     """Sizes and switches shared by every chapter and command.
 
     Attributes:
-        name: profile name (smoke, colab, full) or the stem of a custom YAML file.
+        name: profile name (smoke, reference, colab, full) or the stem of a custom YAML file.
         seed: base random seed; every cohort, split and initialisation derives from it.
         device: "auto" (CUDA when present, else CPU), "cpu" or "cuda[:k]".
         spacing_mm: isotropic voxel size of the embedded cohort grid, mm.
@@ -150,7 +151,7 @@ class Profile:
 
 
 def load_profile(name_or_path: str | Path = "smoke", **overrides) -> Profile:
-    """Read a profile by name (smoke, colab, full) or from a YAML path, then apply keyword overrides.
+    """Read a profile by name (smoke, reference, colab, full) or from a YAML path, then apply keyword overrides.
 
     Raises:
         InputError: unknown profile name, unreadable file, or a key that is not a `Profile` field.

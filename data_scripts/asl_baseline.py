@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="smoke", help="smoke, colab, full or a YAML path")
+    parser.add_argument("--profile", default="smoke", help="smoke, reference, colab, full or a YAML path")
     parser.add_argument("--subjects", type=int, help="override the profile's n_asl_subjects")
     parser.add_argument("--sites", type=int, help="override the profile's n_asl_sites")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (-1: one per core)")

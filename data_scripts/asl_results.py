@@ -6,10 +6,11 @@
 
 The encoder comes from ``brainfm pretrain mae --profile P`` (its run folder's ``cbf_cache`` is reused, so no map is
 simulated twice). Linear probes run for every task and label fraction (100, 20, 5 %) and ``eval_seeds`` seeds; full
-fine-tuning, which costs ``finetune_steps`` steps per fold, seed and fraction, runs on the tasks and fractions given
+fine-tuning, which costs ``finetune_steps`` steps per seed and fraction, runs on the tasks and fractions given
 (all of them by default). Pretrained and randomly initialised encoders and the regional-CBF baseline share the
-folds. The summary table, the settings and the environment go to ``book/results/<profile>/asl_results.json``
-(``--out`` to change), small enough to commit as a reference.
+cohort's one evaluation split, whose test subjects pretraining held out. The summary table, the settings and the
+environment go to ``book/results/<profile>/asl_results.json`` (``--out`` to change), small enough to commit as a
+reference.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder", type=Path, required=True, help="saved encoder folder (pretrain_mae's encoder/)")
     parser.add_argument("--finetune-tasks", nargs="*", default=list(TASKS), help="tasks to fine-tune on (none: skip)")
     parser.add_argument("--finetune-fractions", nargs="+", type=float, default=list(FRACTIONS))
-    parser.add_argument("--finetune-folds", type=int, help="fine-tune on the first N site folds only (default: all)")
     parser.add_argument("--out", type=Path, help="JSON (default book/results/<profile>/asl_results.json)")
     args = parser.parse_args(argv)
 
@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.finetune_tasks:
         start = time.perf_counter()
         tuned = evaluate_asl(cfg, args.encoder, modes=("finetune",), tasks=args.finetune_tasks,
-                             fractions=args.finetune_fractions, cache_dir=cache_dir,
-                             max_folds=args.finetune_folds)
+                             fractions=args.finetune_fractions, cache_dir=cache_dir)
         finetune_s = time.perf_counter() - start
         table += [row for row in tuned["table"] if row["mode"] == "finetune"]
     out = args.out or ROOT / "book" / "results" / cfg.name / "asl_results.json"
@@ -59,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out, {
         "table": table,
         "settings": {**probe["settings"], "modes": ["probe", "finetune"], "finetune_tasks": args.finetune_tasks,
-                     "finetune_fractions": args.finetune_fractions,
-                     "finetune_folds": tuned["settings"]["encoder_folds"] if args.finetune_tasks else 0},
+                     "finetune_fractions": args.finetune_fractions},
         "command": " ".join(["python", "data_scripts/asl_results.py", *(argv if argv is not None else sys.argv[1:])]),
         "wall_time_s": {"probe": round(probe_s, 1), "finetune": round(finetune_s, 1)},
         "environment": environment(resolve_device(cfg.device)),

@@ -48,7 +48,7 @@ def test_notebook_opens_the_same_way(notebook):
 
 
 def test_profiles_parameter_files_exist():
-    for profile in ("smoke", "colab", "full"):
+    for profile in ("smoke", "reference", "colab", "full"):
         assert yaml.safe_load((ROOT / "book" / "params" / f"{profile}.yaml").read_text())["profile_name"] == profile
 
 

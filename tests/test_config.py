@@ -11,10 +11,9 @@ from brainfm_lite.errors import InputError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "book" / "results").glob("*/*.yaml")), ids=lambda p: p.parent.name)
-def test_the_profiles_of_recorded_runs_still_load(path):
-    """A recorded run's YAML is how a reader redoes it (``--profile book/results/<run>/<file>.yaml``)."""
-    assert load_profile(path).name == path.parent.name
+def test_recorded_runs_name_their_profile_instead_of_carrying_a_copy():
+    """Sizes live once, in brainfm_lite/profiles/ (the recorded results name theirs: ``--profile reference``)."""
+    assert sorted((ROOT / "book" / "results").rglob("*.yaml")) == []
 
 
 @pytest.mark.parametrize("name", PROFILES)
@@ -25,9 +24,10 @@ def test_every_profile_loads_with_its_own_name(name):
 
 
 def test_profiles_grow_from_smoke_to_full():
-    smoke, colab, full = (load_profile(p) for p in PROFILES)
-    assert smoke.n_subjects < colab.n_subjects < full.n_subjects
-    assert smoke.spacing_mm >= colab.spacing_mm >= full.spacing_mm
+    smoke, reference, colab, full = (load_profile(p) for p in PROFILES)
+    assert smoke.n_subjects < reference.n_subjects < colab.n_subjects < full.n_subjects
+    assert smoke.n_asl_subjects < reference.n_asl_subjects <= colab.n_asl_subjects < full.n_asl_subjects
+    assert smoke.spacing_mm >= reference.spacing_mm >= colab.spacing_mm >= full.spacing_mm
 
 
 @pytest.mark.parametrize("name", PROFILES)
@@ -44,7 +44,7 @@ def test_overrides_apply_and_unknown_keys_are_refused():
 
 
 def test_unknown_profile_name_lists_the_choices():
-    with pytest.raises(InputError, match="smoke, colab, full"):
+    with pytest.raises(InputError, match="smoke, reference, colab, full"):
         load_profile("laptop")
 
 

@@ -92,9 +92,10 @@ def preprocess_cbf(cbf: Volume, brain: np.ndarray, size, normalise: str) -> np.n
     return zscore(fixed, mask=fixed_brain).data
 
 
-def asl_cbf_dataset(profile: Profile, *, cache_dir: str | Path | None = None) -> CbfDataset:
+def asl_cbf_dataset(profile: Profile, *, cache_dir: str | Path | None = None, indices=None) -> CbfDataset:
     """Every CBF map of the profile's ASL cohort (``n_asl_subjects`` from ``n_asl_sites`` at ``spacing_mm``,
-    seed ``seed``), z-scored and cropped or padded to ``cbf_image_size``^3: what pretraining and evaluation read."""
+    seed ``seed``), or the subjects `indices` of it, z-scored and cropped or padded to ``cbf_image_size``^3: what
+    pretraining (its `~brainfm_lite.datasets.splits.pretraining_pool`) and evaluation (all) read."""
     cohort = make_asl_cohort(profile.n_asl_subjects, profile.n_asl_sites, seed=profile.seed,
                              spacing_mm=profile.spacing_mm)
-    return CbfDataset(cohort, size=(profile.cbf_image_size,) * 3, normalise="zscore", cache_dir=cache_dir)
+    return CbfDataset(cohort, indices, size=(profile.cbf_image_size,) * 3, normalise="zscore", cache_dir=cache_dir)

@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING
 from brainfm_lite._lazy import lazy_exports
 
 if TYPE_CHECKING:  # type checkers and editors read these; at run time each name loads on first use
-    from brainfm_lite.eval.asl_evaluation import FRACTIONS, N_FOLDS, evaluate_asl, regional_baseline_rows
+    from brainfm_lite.eval.asl_claim_rules import (
+        CLAIM_TASKS,
+        VERDICTS,
+        asl_claims,
+        beats_claim,
+        claim_mode,
+        claim_verdict,
+        generalisation_claim,
+        site_gap,
+        wins_by_seed_sd,
+    )
+    from brainfm_lite.eval.asl_evaluation import FRACTIONS, evaluate_asl, regional_baseline_rows
     from brainfm_lite.eval.baselines import (
         CLASSIFICATION_TASKS,
         REGRESSION_TASKS,
@@ -103,6 +114,12 @@ if TYPE_CHECKING:  # type checkers and editors read these; at run time each name
         recon_markdown,
         recorded_results,
     )
+    from brainfm_lite.eval.reference_results import (
+        ASL_ENCODERS,
+        FinetuneGrid,
+        asl_reference_results,
+        asl_results_path,
+    )
     from brainfm_lite.eval.results_table import TESTS, baseline_markdown, headline, headline_metric, results_markdown
     from brainfm_lite.eval.segmentation import (
         LESION_LABEL_MAP,
@@ -122,7 +139,7 @@ if TYPE_CHECKING:  # type checkers and editors read these; at run time each name
         seqinv_findings,
         seqinv_key_numbers,
     )
-    from brainfm_lite.eval.splits import SiteSplit, site_splits
+    from brainfm_lite.eval.splits import SiteSplit, evaluation_split, pretraining_pool, site_splits
     from brainfm_lite.eval.structural import (
         STRUCTURAL_CLASSIFICATION_TASKS,
         STRUCTURAL_FRACTIONS,
@@ -131,24 +148,26 @@ if TYPE_CHECKING:  # type checkers and editors read these; at run time each name
     )
 
 __all__ = [
-    "ACCELERATIONS", "Acquisition", "CENTER_FRACTION", "CLASSIFICATION_TASKS", "COMPARISON_METHODS",
-    "CONSISTENCIES", "DENOISE_SIGMA", "DENSE_FRACTIONS", "DENSE_METRICS", "DENSE_TASKS", "DenoisingObjective",
-    "DenseDataset", "DenseSplit", "FIGURES_FILE", "FRACTIONS", "KSPACE_NOISE_STD", "KspaceProjector",
-    "LESION_LABEL_MAP", "METRICS", "MODES", "N_EXAMPLES", "N_FOLDS", "N_SNAPSHOTS", "PRETRAINING", "RECON_METHODS",
-    "REGRESSION_TASKS", "RESULTS_FILE", "Reconstruction", "SAMPLERS", "SLIDING_WINDOW_OVERLAP",
-    "STRUCTURAL_CLASSIFICATION_TASKS", "STRUCTURAL_FRACTIONS", "SWEEP_ACCELERATION", "SegmentationObjective",
-    "SiteSplit", "SupervisedObjective", "TASKS", "TESTS", "TEST_SETS", "TISSUE_LABEL_MAP", "TISSUE_NAMES",
-    "asl_baseline_table", "asymmetry_features", "auc", "balanced_accuracy", "baseline_markdown", "check_task",
-    "compare_methods", "contrast_images", "contrast_subject_distances", "cosine_distances", "dense_dataset",
-    "dense_markdown", "dense_metric", "dense_score", "dense_split", "dice", "encode_contrasts", "encoder_factory",
-    "evaluate_asl", "evaluate_dense", "evaluate_encoder", "evaluate_structural", "extract_features", "finetune",
-    "gains_over_scratch", "hd95", "headline", "headline_metric", "label_subset", "linear_probe",
-    "logistic_baseline", "lowest_fraction", "mae", "make_sampler", "nmse", "pearson_r", "predict_labels",
-    "pretrain_method", "project_kspace", "provenance_line", "psnr", "psnr_by_method", "random_window",
-    "recon_findings", "recon_markdown", "reconstruct", "reconstruct_with", "recorded_results",
-    "regional_baseline_rows", "regional_features", "results_markdown", "ridge_baseline", "run_recon_experiments",
-    "run_sweep", "save_json", "score", "score_dense", "score_slices", "seqinv_findings", "seqinv_key_numbers",
-    "simulate_test_acquisitions", "site_splits", "sliding_window_predict", "ssim", "structural_splits", "summarise",
-    "summarise_dense", "task_kind", "train_dense", "train_models", "train_supervised_unet",
+    "ACCELERATIONS", "ASL_ENCODERS", "Acquisition", "CENTER_FRACTION", "CLAIM_TASKS", "CLASSIFICATION_TASKS",
+    "COMPARISON_METHODS", "CONSISTENCIES", "DENOISE_SIGMA", "DENSE_FRACTIONS", "DENSE_METRICS", "DENSE_TASKS",
+    "DenoisingObjective", "DenseDataset", "DenseSplit", "FIGURES_FILE", "FRACTIONS", "FinetuneGrid",
+    "KSPACE_NOISE_STD", "KspaceProjector", "LESION_LABEL_MAP", "METRICS", "MODES", "N_EXAMPLES", "N_SNAPSHOTS",
+    "PRETRAINING", "RECON_METHODS", "REGRESSION_TASKS", "RESULTS_FILE", "Reconstruction", "SAMPLERS",
+    "SLIDING_WINDOW_OVERLAP", "STRUCTURAL_CLASSIFICATION_TASKS", "STRUCTURAL_FRACTIONS", "SWEEP_ACCELERATION",
+    "SegmentationObjective", "SiteSplit", "SupervisedObjective", "TASKS", "TESTS", "TEST_SETS", "TISSUE_LABEL_MAP",
+    "TISSUE_NAMES", "VERDICTS", "asl_baseline_table", "asl_claims", "asl_reference_results", "asl_results_path",
+    "asymmetry_features", "auc", "balanced_accuracy", "baseline_markdown", "beats_claim", "check_task", "claim_mode",
+    "claim_verdict", "compare_methods", "contrast_images", "contrast_subject_distances", "cosine_distances",
+    "dense_dataset", "dense_markdown", "dense_metric", "dense_score", "dense_split", "dice", "encode_contrasts",
+    "encoder_factory", "evaluate_asl", "evaluate_dense", "evaluate_encoder", "evaluate_structural",
+    "evaluation_split", "extract_features", "finetune", "gains_over_scratch", "generalisation_claim", "hd95",
+    "headline", "headline_metric", "label_subset", "linear_probe", "logistic_baseline", "lowest_fraction", "mae",
+    "make_sampler", "nmse", "pearson_r", "predict_labels", "pretrain_method", "pretraining_pool", "project_kspace",
+    "provenance_line", "psnr", "psnr_by_method", "random_window", "recon_findings", "recon_markdown", "reconstruct",
+    "reconstruct_with", "recorded_results", "regional_baseline_rows", "regional_features", "results_markdown",
+    "ridge_baseline", "run_recon_experiments", "run_sweep", "save_json", "score", "score_dense", "score_slices",
+    "seqinv_findings", "seqinv_key_numbers", "simulate_test_acquisitions", "site_gap", "site_splits",
+    "sliding_window_predict", "ssim", "structural_splits", "summarise", "summarise_dense", "task_kind", "train_dense",
+    "train_models", "train_supervised_unet", "wins_by_seed_sd",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, __file__)

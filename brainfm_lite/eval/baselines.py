@@ -114,13 +114,15 @@ def ridge_baseline(X, y, splits: list[SiteSplit], *, alpha: float = 1.0) -> dict
 
 
 def asl_baseline_table(cohort, *, seed: int = 0, n_folds: int = 3, records: list[dict] | None = None,
-                       n_jobs: int = 1) -> list[dict]:
+                       n_jobs: int = 1, splits: list[SiteSplit] | None = None) -> list[dict]:
     """The baseline of every target of the ASL cohort, in-site and on unseen sites.
 
     Args:
         cohort (AslCohort): From :func:`brainfm_lite.sim.asl.cohort.make_asl_cohort`.
         seed (int): Seed of the splits.
         n_folds (int): Site folds (capped at the number of sites).
+        splits (list of SiteSplit, optional): Score on these instead of `seed` and `n_folds`'s folds (e.g. the
+            cohort's one `evaluation_split`, to sit beside encoders evaluated on it); indices are cohort subjects.
         records (list of dict, optional): ``cohort.records()`` when already computed (it simulates every subject, the
             slow part).
         n_jobs (int): Worker processes for simulating the cohort.
@@ -134,7 +136,8 @@ def asl_baseline_table(cohort, *, seed: int = 0, n_folds: int = 3, records: list
     asymmetry, _ = asymmetry_features(means, names)
     X = np.concatenate([means, asymmetry], axis=1)
     sites = np.array([r["site"] for r in records])
-    splits = site_splits(sites, n_folds=min(n_folds, np.unique(sites).size), seed=seed)
+    if splits is None:
+        splits = site_splits(sites, n_folds=min(n_folds, np.unique(sites).size), seed=seed)
     rows = []
     for task in CLASSIFICATION_TASKS + REGRESSION_TASKS:
         if task in CLASSIFICATION_TASKS:

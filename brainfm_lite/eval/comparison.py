@@ -9,7 +9,9 @@ pretrainer of `~brainfm_lite.train.pretrain.PRETRAINERS` (`PRETRAINING`). Every 
 - the dense tasks (`evaluate_dense`: tissue and lesion segmentation, denoising; 1 %, 10 %, 100 % of the training
   subjects; the training site and unseen sites),
 
-with the mean and spread over ``profile.eval_seeds`` seeds. Results go to ``out_dir/comparison.json``::
+with the mean and spread over ``profile.eval_seeds`` seeds. Every method pretrains on the same pool of subjects and
+both evaluations test on subjects outside it: the structural cohort's ONE evaluation split (`pretraining_subjects`,
+`structural_splits`, `dense_split`). Results go to ``out_dir/comparison.json``::
 
     >>> result = compare_methods(load_profile("colab"), "runs/comparison")          # doctest: +SKIP
     >>> plot_dense_comparison(result["dense"], task="tissue", metric="dice")          # doctest: +SKIP
@@ -22,13 +24,14 @@ from pathlib import Path
 
 from brainfm_lite.atomic import write_json
 from brainfm_lite.config import Profile
+from brainfm_lite.datasets.structural import structural_dataset
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.dense import DENSE_FRACTIONS, DENSE_TASKS, evaluate_dense, summarise_dense
 from brainfm_lite.eval.probe import summarise
 from brainfm_lite.eval.structural import evaluate_structural
 from brainfm_lite.models.encoders import build_encoder
 from brainfm_lite.models.hub import from_pretrained
-from brainfm_lite.train.pretrain import PRETRAINERS, contrastive_encoder_config
+from brainfm_lite.train.pretrain import PRETRAINERS, contrastive_encoder_config, pretraining_subjects
 from brainfm_lite.train.rng import seeded_init
 
 COMPARISON_METHODS = ("scratch", "simclr", "seqinv", "seqaug", "baseline", "mae")
@@ -82,8 +85,9 @@ def compare_methods(profile: Profile, out_dir: str | Path, *, methods=COMPARISON
         train_overrides: changes to every pretraining run's `contrastive_train_config` (e.g. ``progress=False``).
 
     Returns:
-        ``{"profile", "methods", "seeds", "structural": summary table, "dense": summary table,
-        "gains_over_scratch": rows of `gains_over_scratch`}`` (also written, atomically, as JSON).
+        ``{"profile", "methods", "seeds", "pretraining_pool": the pool's record (`pretraining_subjects`),
+        "structural": summary table, "dense": summary table, "gains_over_scratch": rows of `gains_over_scratch`}``
+        (also written, atomically, as JSON).
     """
     unknown = sorted(set(methods) - set(COMPARISON_METHODS))
     if unknown:
@@ -100,6 +104,7 @@ def compare_methods(profile: Profile, out_dir: str | Path, *, methods=COMPARISON
     dense_table = summarise_dense(evaluate_dense(profile, factories, tasks=dense_tasks, fractions=dense_fractions,
                                                  seeds=seeds, cache_dir=cache_dir))
     result = {"profile": profile.to_dict(), "methods": list(methods), "seeds": list(seeds),
+              "pretraining_pool": pretraining_subjects(structural_dataset(profile), profile)[1],
               "structural": structural_table, "dense": dense_table,
               "gains_over_scratch": gains_over_scratch(dense_table) if "scratch" in methods else []}
     save_json(result, out_dir / "comparison.json")

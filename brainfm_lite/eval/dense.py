@@ -5,7 +5,8 @@ the brain and cropped or padded to ``profile.dense_volume_size``^3 around it; th
 input size (training: one random window a step; testing: sliding windows over the whole volume).
 
 - ``"tissue"``: CSF / GM / WM (lesions count as WM), trained on the subjects of ONE site, tested on held-out
-  subjects of that site (``in_site``) and on every other site (``unseen_site``); Dice per tissue and HD95 (mm).
+  subjects of that site (``in_site``) and on the held-out sites (``unseen_site``) of the structural cohort's
+  evaluation split (`dense_split`), none of which pretraining saw; Dice per tissue and HD95 (mm).
 - ``"lesion"``: lesion against the rest, on a cohort of the same size in which every subject has lesions (white
   matter hyperintensities or a stroke), same sites and splits; Dice and HD95 of the lesion.
 - ``"denoise"``: Gaussian noise of SD 0.2 on the z-scored image, the network predicts the clean image; PSNR (dB)
@@ -30,6 +31,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from brainfm_lite.config import Profile
+from brainfm_lite.datasets.splits import evaluation_split
 from brainfm_lite.datasets.structural import StructuralDataset
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.metrics import dice, hd95, psnr
@@ -44,7 +46,6 @@ from brainfm_lite.eval.segmentation import (
 )
 from brainfm_lite.models.decoders import SegmentationModel
 from brainfm_lite.sim.cohort import make_cohort
-from brainfm_lite.sim.streams import Stream, stream_rng
 from brainfm_lite.train.config import TrainConfig, train_config_for
 from brainfm_lite.train.loop import Trainer
 from brainfm_lite.train.rng import seeded_init
@@ -87,21 +88,23 @@ class DenseDataset(Dataset):
 
 
 def dense_dataset(profile: Profile, *, lesions: bool = False, cache_dir: str | Path | None = None) -> DenseDataset:
-    """The profile's structural cohort (``n_subjects`` at ``n_sites`` sites, ``spacing_mm``, seed ``seed``) cropped
-    or padded to ``dense_volume_size``^3 voxels for the dense tasks; with `lesions`, a cohort in which every
-    subject has lesions (the cohort's default gives a third of them lesions: too few for a small cohort)."""
-    cohort = make_cohort(profile.n_subjects, seed=profile.seed, spacing_mm=profile.spacing_mm, n_sites=profile.n_sites,
-                         lesion_prob=1.0 if lesions else 0.3)
+    """The profile's structural cohort (``contrastive_subjects`` at ``n_sites`` sites, ``spacing_mm``, seed ``seed``:
+    the subjects, sites and evaluation split that pretraining uses) cropped or padded to ``dense_volume_size``^3
+    voxels for the dense tasks; with `lesions`, the same subjects with lesions each (the cohort's default gives a
+    third of them lesions: too few for a small cohort)."""
+    cohort = make_cohort(profile.contrastive_subjects, seed=profile.seed, spacing_mm=profile.spacing_mm,
+                         n_sites=profile.n_sites, lesion_prob=1.0 if lesions else 0.3)
     return DenseDataset(StructuralDataset(cohort, size=(profile.dense_volume_size,) * 3, cache_dir=cache_dir))
 
 
 @dataclass(frozen=True)
 class DenseSplit:
-    """Dataset positions of one dense task's training and test subjects (``unseen_site`` may be empty)."""
+    """Dataset positions (= cohort subjects) of the dense tasks' training and test subjects, and the site trained on."""
 
     train: np.ndarray
     in_site: np.ndarray
     unseen_site: np.ndarray
+    train_site: int
 
     def tests(self) -> dict[str, np.ndarray]:
         """The non-empty test sets by name."""
@@ -109,29 +112,35 @@ class DenseSplit:
                 if rows.size}
 
 
-def dense_split(sites, *, train_sites=(0,), test_fraction: float = 0.25, seed: int = 0) -> DenseSplit:
-    """Train on `train_sites`, test on held-out subjects of those sites and on every other site.
+def dense_split(sites, *, seed: int = 0, train_site: int | None = None) -> DenseSplit:
+    """The dense tasks' share of the cohort's `evaluation_split`: train on ONE site (as Chalcroft et al.), test on
+    that site's in-site test subjects and on every subject of the held-out sites.
+
+    The training set is the split's training subjects at `train_site`; the other training sites' subjects are not
+    used here. Pretraining sees only the split's training subjects, so it saw neither test set.
 
     Args:
-        sites: site of each subject [N].
-        train_sites: sites whose subjects are trained on (all but a held-out share).
-        test_fraction: share of the training sites' subjects held out as the in-site test (at least one).
-        seed: same seed, same split.
+        sites: site of each subject of the WHOLE cohort [N] (dataset positions are cohort subjects).
+        seed: the profile seed (the split pretraining held out).
+        train_site: the site to train on, one the split does not hold out (default: the lowest-numbered one).
 
     Raises:
-        InputError: fewer than two subjects at the training sites (nothing to train or test on).
+        InputError: `train_site` is held out or absent, or the cohort is too small for the split or for one
+            training and one in-site test subject at the training site.
     """
     sites = np.asarray(sites)
-    at_train_sites = np.isin(sites, train_sites)
-    candidates = np.flatnonzero(at_train_sites)
-    if candidates.size < 2:
-        raise InputError(f"need at least 2 subjects at sites {tuple(train_sites)} to train and test; "
-                         f"found {candidates.size}")
-    rng = stream_rng(seed, Stream.DENSE_SPLIT)
-    shuffled = rng.permutation(candidates)
-    n_test = min(candidates.size - 1, max(1, int(round(test_fraction * candidates.size))))
-    return DenseSplit(train=np.sort(shuffled[n_test:]), in_site=np.sort(shuffled[:n_test]),
-                      unseen_site=np.flatnonzero(~at_train_sites))
+    split = evaluation_split(sites, seed=seed)
+    training_sites = np.setdiff1d(np.unique(sites), split.test_sites).tolist()
+    site = training_sites[0] if train_site is None else int(train_site)
+    if site not in training_sites:
+        raise InputError(f"train_site {site} is not a training site of the evaluation split (held out: "
+                         f"{list(split.test_sites)}); choose from {training_sites}")
+    train = split.train[sites[split.train] == site]
+    in_site = split.test_in_site[sites[split.test_in_site] == site]
+    if train.size == 0 or in_site.size == 0:
+        raise InputError(f"site {site} has {train.size} training and {in_site.size} in-site test subjects in the "
+                         "evaluation split; the dense tasks need one of each (use more subjects)")
+    return DenseSplit(train=train, in_site=in_site, unseen_site=split.test_unseen_site, train_site=int(site))
 
 
 def train_dense(encoder, dataset, train_indices, task: str, *, train_config: TrainConfig, seed: int = 0,
@@ -206,8 +215,8 @@ def evaluate_dense(profile: Profile, encoder_factories: dict, *, datasets: dict 
         profile: a `Profile` (cohort, volume size, steps, spacing, seeds).
         encoder_factories: name -> ``() -> Encoder``, called for a fresh encoder every run (load pretrained
             weights inside; a factory without them is the from-scratch baseline).
-        datasets: task -> `DenseDataset`; default `dense_dataset` of the profile (with ``lesions=True`` for the
-            lesion task), cached in `cache_dir`.
+        datasets: task -> `DenseDataset` of the whole structural cohort; default `dense_dataset` of the profile
+            (with ``lesions=True`` for the lesion task), cached in `cache_dir`. Each is split by `dense_split`.
         tasks: among "tissue", "lesion", "denoise".
         fractions: shares of the training subjects whose labels are used (at least one subject).
         seeds: default ``range(profile.eval_seeds)``; each seeds the label subset and the training run.

@@ -1,7 +1,8 @@
 """Downstream evaluation of an encoder: linear probe and fine-tuning, label fractions, in-site and unseen-site tests.
 
-Two ways to ask what pretraining gave an encoder, on the same :class:`~brainfm_lite.eval.splits.SiteSplit` folds
-as the regional-CBF baselines:
+Two ways to ask what pretraining gave an encoder, on the cohort's evaluation split
+(:func:`~brainfm_lite.eval.splits.evaluation_split`, whose test subjects pretraining never saw), as the
+regional-CBF baseline beside it:
 
 - **linear probe**: freeze the encoder, compute one feature vector per subject once, fit a standardised
   logistic regression (diagnoses, balanced class weights) or ridge regression (quality) on the training subjects;
@@ -37,7 +38,7 @@ from brainfm_lite.datasets.structural import STRUCTURAL_TASKS
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.baselines import CLASSIFICATION_TASKS, REGRESSION_TASKS, TEST_SETS
 from brainfm_lite.eval.metrics import auc, balanced_accuracy, mae, pearson_r
-from brainfm_lite.eval.splits import SiteSplit, site_splits
+from brainfm_lite.eval.splits import SiteSplit, evaluation_split
 from brainfm_lite.models.heads import LinearHead, ProbeModel
 from brainfm_lite.sim.streams import Stream, stream_rng
 from brainfm_lite.train.config import TrainConfig
@@ -247,7 +248,8 @@ def evaluate_encoder(encoder_factory, dataset, *, name: str = "encoder", splits:
             the same factory without them is the random-initialisation baseline).
         dataset: item k is subject k of the cohort (e.g. a `CbfDataset` of the whole cohort).
         name: the encoder's name in the rows (e.g. "mae", "random_init").
-        splits: the folds (default: 3 leave-sites-out folds of ``dataset.sites()``, seed 0: the baselines' own).
+        splits: the folds (default: the one `evaluation_split` of ``dataset.sites()`` at seed 0, the split the
+            pretrainers hold out at profile seed 0).
         tasks, fractions, seeds, modes: what to run ("probe", "finetune").
         train_config: fine-tuning settings (required with mode "finetune").
         batch_size, device, num_workers: of the probe's feature extraction.
@@ -263,7 +265,7 @@ def evaluate_encoder(encoder_factory, dataset, *, name: str = "encoder", splits:
     if "finetune" in modes and train_config is None:
         raise InputError("fine-tuning needs a train_config")
     kinds = {task: task_kind(task) for task in tasks}
-    splits = site_splits(dataset.sites(), n_folds=3, seed=0) if splits is None else splits
+    splits = [evaluation_split(dataset.sites(), seed=0)] if splits is None else splits
     rows = []
 
     def add(mode, task, fraction, seed, split, result):

@@ -6,7 +6,9 @@ recorded run.
     >>> print("\\n".join(recon_findings(results)))                      # doctest: +SKIP
 
 ``book/results/<name>/recon_results.json`` holds runs longer than the book's smoke run, recorded with their
-settings and environment; `recorded_results` reads one and `provenance_line` says where it came from.
+settings and environment (``book/results/reference/`` for the reference profile, ``brainfm evaluate recon
+--profile reference``: 2 CPU cores, about an hour); `recorded_results` reads one and `provenance_line` says where
+it came from.
 """
 
 from __future__ import annotations

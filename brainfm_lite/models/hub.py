@@ -5,6 +5,9 @@ A saved model is a folder::
     path/model.safetensors    the state dict
     path/config.json          {"class": "MAE", "config": {...}, "brainfm_lite_version": ..., "created": ...}
 
+`export_weights` (brainfm_lite.models.export) writes the same layout with float16 weights and a README.md model
+card, for shipping; `from_pretrained` casts such weights back to the model's float32.
+
 `from_pretrained` rebuilds the class named in config.json from a registry of known classes (`register_model`),
 then loads the weights with `load_weights`. `load_weights` also reads a bare ``.safetensors`` file or a pickled
 PyTorch checkpoint (``.pt/.pth/.ckpt/.tar/.bin``), which is opened with ``weights_only=True`` only: a pickle that
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import importlib
 import json
 import pickle
 import re
@@ -50,6 +54,8 @@ CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "module")
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DistributedDataParallel, torch.compile
 MAE_DECODER_KEY = re.compile(r"(^|\.)(decoder_\w+|mask_tokens)(\.|$)")
 MAE_FINAL_NORM_KEY = re.compile(r"(^|\.)blocks\.\d+\.(weight|bias)$")  # transformer blocks have no bare weight
+MODEL_MODULES = tuple(f"brainfm_lite.models.{name}" for name in ("encoders", "mae", "simclr", "seqinv", "diffusion",
+                                                                    "recon_unet"))  # where registered classes live
 
 _MODELS: dict[str, type[nn.Module]] = {}
 
@@ -165,11 +171,26 @@ def save_pretrained(model: nn.Module, path: str | Path, *, metadata: dict | None
 def from_pretrained(path: str | Path, *, strict: bool = True) -> nn.Module:
     """Rebuild the model saved by `save_pretrained` in the folder `path` and load its weights (on the CPU).
 
-    With ``strict=False`` keys that do not fit are warned about instead of raising.
+    Weights stored at a lower precision (the float16 of `export_weights`) are cast to the model's own dtype
+    (float32) on loading. With ``strict=False`` keys that do not fit are warned about instead of raising.
 
     Raises:
         InputError: no config.json, an unknown class, config fields the class does not have, or (strict)
             weights that do not fit.
+    """
+    path = Path(path)
+    model = model_from_config(path)
+    report = load_weights(model, path / WEIGHTS_NAME, strict=strict)
+    if not report.ok:
+        warnings.warn(str(report), stacklevel=2)
+    return model
+
+
+def model_from_config(path: str | Path) -> nn.Module:
+    """The model described by the config.json in the folder `path`, freshly initialised (no weights loaded).
+
+    Raises:
+        InputError: no config.json, an unknown class, or config fields the class does not have.
     """
     path = Path(path)
     config_file = path / CONFIG_NAME
@@ -181,6 +202,9 @@ def from_pretrained(path: str | Path, *, strict: bool = True) -> nn.Module:
     except (ValueError, KeyError, TypeError) as err:
         raise InputError(f"{config_file}: not a brainfm_lite model config ({err})") from err
     if name not in _MODELS:
+        for module in MODEL_MODULES:  # register every class the package defines
+            importlib.import_module(module)
+    if name not in _MODELS:
         raise InputError(f"{config_file}: unknown model class {name!r} (known: {', '.join(_MODELS)})")
     cls = _MODELS[name]
     known = {f.name for f in dataclasses.fields(cls.config_class)}
@@ -188,11 +212,7 @@ def from_pretrained(path: str | Path, *, strict: bool = True) -> nn.Module:
         raise InputError(f"{config_file}: fields {sorted(set(values) - known)} are not in {cls.config_class.__name__}"
                          " (saved by a newer brainfm_lite?)")
     config = cls.config_class(**values)
-    model = cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
-    report = load_weights(model, path / WEIGHTS_NAME, strict=strict)
-    if not report.ok:
-        warnings.warn(str(report), stacklevel=2)
-    return model
+    return cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
 
 
 def load_weights(model: nn.Module, source, *, strict: bool = True) -> LoadReport:
@@ -228,12 +248,25 @@ def load_weights(model: nn.Module, source, *, strict: bool = True) -> LoadReport
             report.mismatched.append((key, tuple(value.shape), tuple(expected[key].shape)))
         else:
             fitting[key] = value
+    _cast_to_model_dtype(fitting, expected, report)
     report.missing = [key for key in expected if key not in state]
     if strict and not report.ok:
         raise InputError(f"{label}: weights do not fit {type(model).__name__}\n{report.problems()}")
     model.load_state_dict(fitting, strict=False)
     report.loaded = list(fitting)
     return report
+
+
+def _cast_to_model_dtype(state: dict, expected: Mapping, report: LoadReport) -> None:
+    """Cast floating tensors of `state` (in place) to the dtype of the model's tensor of the same key."""
+    cast = set()
+    for key, value in state.items():
+        target = expected[key].dtype
+        if value.is_floating_point() and expected[key].is_floating_point() and value.dtype != target:
+            cast.add(f"{value.dtype} -> {target}".replace("torch.", ""))
+            state[key] = value.to(target)
+    if cast:
+        report.adaptations.append(f"cast {', '.join(sorted(cast))}")
 
 
 def read_checkpoint(path: str | Path) -> Mapping:

@@ -31,9 +31,9 @@ class Stream(enum.IntEnum):
     ASL_SUBJECT = 202           # subject k: site, diagnosis, perfusion, artefacts
     ASL_RESCAN = 203            # a second scan of subject k
     # evaluations (eval)
-    SITE_FOLDS = 301            # leave-sites-out folds and in-site test subjects
+    SITE_FOLDS = 301            # leave-sites-out folds, the evaluation split, and their in-site test subjects
     LABEL_SUBSET = 302          # which training subjects keep their labels at a label fraction
-    DENSE_SPLIT = 303           # the dense tasks' subject split
+    DENSE_SPLIT = 303           # retired: the dense tasks' own split (they now share the evaluation split)
 
 
 def seed_sequence(seed: int, stream: Stream, *index: int) -> np.random.SeedSequence:

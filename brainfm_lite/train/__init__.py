@@ -10,18 +10,22 @@ from brainfm_lite.train.pretrain import (
                                          contrastive_encoder_config,
                                          contrastive_train_config,
                                          fit_and_save_encoder,
+                                         mae_encoder_config,
                                          mae_model,
                                          mae_train_config,
                                          pretrain_mae,
                                          pretrain_mae_structural,
                                          pretrain_seqinv,
                                          pretrain_simclr,
+                                         pretrain_simclr_cbf,
+                                         pretraining_subjects,
 )
 from brainfm_lite.train.rng import seeded_init
 from brainfm_lite.train.schedule import lr_at
 
 __all__ = [
     "EMA", "PRETRAINERS", "MetricsLog", "TrainConfig", "TrainResult", "Trainer", "contrastive_encoder_config",
-    "contrastive_train_config", "fit_and_save_encoder", "lr_at", "mae_model", "mae_train_config", "pretrain_mae",
-    "pretrain_mae_structural", "pretrain_seqinv", "pretrain_simclr", "seeded_init", "train_config_for",
+    "contrastive_train_config", "fit_and_save_encoder", "lr_at", "mae_encoder_config", "mae_model",
+    "mae_train_config", "pretrain_mae", "pretrain_mae_structural", "pretrain_seqinv", "pretrain_simclr",
+    "pretrain_simclr_cbf", "pretraining_subjects", "seeded_init", "train_config_for",
 ]

@@ -3,14 +3,20 @@ fit it with the `Trainer`, save its encoder (``brainfm pretrain METHOD``, `eval.
 
 `PRETRAINERS` names them: "mae" (masked autoencoder on the ASL cohort's CBF maps, chapters 4-5), "simclr"
 (3D-Neuro-SimCLR's views and NT-Xent on structural T1 images, chapter 6), "seqinv" (contrasts simulated from qMRI maps,
-Chalcroft et al., chapter 7) and "mae_structural" (the MAE objective on the structural T1 images). The last three
-train the SAME backbone, `contrastive_encoder_config(profile)`: a ViT of the profile's ``contrastive_encoder`` preset at
-``contrastive_image_size``^3, with the same Trainer settings (`contrastive_train_config`), so the comparison of
-chapter 7 differs in the objective only.
+Chalcroft et al., chapter 7), "mae_structural" (the MAE objective on the structural T1 images) and "simclr_cbf"
+(SimCLR adapted to the CBF maps on the MAE's own backbone, `mae_encoder_config`: the rival of chapter 5's MAE).
+"simclr", "seqinv" and "mae_structural" train the SAME backbone, `contrastive_encoder_config(profile)`: a ViT of the
+profile's ``contrastive_encoder`` preset at ``contrastive_image_size``^3, with the same Trainer settings
+(`contrastive_train_config`), so the comparison of chapter 7 differs in the objective only.
 
     >>> encoder_dir = PRETRAINERS["mae"](load_profile("smoke"), "runs/mae_smoke")                 # doctest: +SKIP
     >>> encoder_dir = pretrain_seqinv(load_profile("smoke"), "runs/seqaug", variant="seqaug")   # doctest: +SKIP
     >>> encoder = from_pretrained(encoder_dir)                                                  # doctest: +SKIP
+
+Every pretrainer sees only its cohort's pretraining pool (`pretraining_subjects`): the training subjects of the
+cohort's ONE `~brainfm_lite.datasets.splits.evaluation_split`. The evaluations (`eval.asl_evaluation`,
+`eval.structural`, `eval.dense`) test on that split's in-site test subjects and held-out sites, which no
+pretraining run has seen; the saved encoder's metadata records the pool (``pretraining_pool``).
 
 A run folder holds the Trainer's ``metrics.jsonl`` and ``checkpoints/`` (``resume=True`` continues an interrupted
 run), the preprocessed subjects (``cbf_cache/`` or ``t1_cache/``, unless another ``cache_dir`` is given; share one
@@ -21,12 +27,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from torch import nn
 
 from brainfm_lite.config import Profile
-from brainfm_lite.datasets.cbf import asl_cbf_dataset
+from brainfm_lite.datasets.cbf import CbfDataset, asl_cbf_dataset
 from brainfm_lite.datasets.seqinv_views import SeqInvPairs
 from brainfm_lite.datasets.simclr_views import ViewPairs
+from brainfm_lite.datasets.splits import evaluation_split, pretraining_pool
 from brainfm_lite.datasets.structural import StructuralDataset, structural_dataset
 from brainfm_lite.models.encoders import EncoderConfig
 from brainfm_lite.models.hub import save_pretrained
@@ -78,6 +86,25 @@ def mae_for_backbone(profile: Profile) -> MAE:
         return MAE(config)
 
 
+def pretraining_subjects(dataset, profile: Profile) -> tuple[np.ndarray, dict]:
+    """The subjects of a cohort that its pretraining runs may see, and what the saved encoder records of them.
+
+    Args:
+        dataset: the dataset of the WHOLE cohort (e.g. ``asl_cbf_dataset(profile)``); only its ``sites()`` [N] are
+            read (no simulation).
+        profile: its ``seed`` seeds the cohort's `evaluation_split`, the split the evaluations use.
+
+    Returns:
+        pool: cohort subject numbers [M], sorted (`pretraining_pool`: no in-site test subject, no held-out site).
+        record: ``{"subjects": M, "cohort_subjects": N, "held_out_sites": [...], "held_out_subjects": N - M}``.
+    """
+    split = evaluation_split(dataset.sites(), seed=profile.seed)
+    pool = pretraining_pool(split)
+    record = {"subjects": int(pool.size), "cohort_subjects": len(dataset), "held_out_sites": list(split.test_sites),
+              "held_out_subjects": len(dataset) - int(pool.size)}
+    return pool, record
+
+
 def fit_and_save_encoder(objective: nn.Module, dataset, config: TrainConfig, out_dir: str | Path, *,
                          resume: bool = False, metadata: dict) -> Path:
     """Train `objective` on `dataset` with the `Trainer` in `out_dir`, then save ``objective.encoder()``.
@@ -101,7 +128,8 @@ def fit_and_save_encoder(objective: nn.Module, dataset, config: TrainConfig, out
 
 def pretrain_mae(profile: Profile, out_dir: str | Path, *, resume: bool = False, cache_dir: str | Path | None = None,
                  n_jobs: int = 1, **train_overrides) -> Path:
-    """Pretrain a masked autoencoder (``profile.mae_preset``) on every CBF map of the profile's ASL cohort.
+    """Pretrain a masked autoencoder (``profile.mae_preset``) on the CBF maps of the profile's ASL cohort that no
+    evaluation tests on (`pretraining_subjects`).
 
     Args:
         profile: a :class:`~brainfm_lite.config.Profile` (cohort size, image size, steps, batch, learning rate).
@@ -114,17 +142,17 @@ def pretrain_mae(profile: Profile, out_dir: str | Path, *, resume: bool = False,
     Returns:
         The folder of the saved encoder (``out_dir/encoder``).
     """
-    dataset = asl_cbf_dataset(profile, cache_dir=Path(out_dir) / "cbf_cache" if cache_dir is None else cache_dir)
-    dataset.prepare(n_jobs=n_jobs)
-    metadata = {"objective": "mae", "profile": profile.to_dict(),
-                "data": f"synthetic ASL cohort, {len(dataset)} CBF maps"}
+    dataset, record = _cbf_data(profile, out_dir, cache_dir, n_jobs)
+    metadata = {"objective": "mae", "profile": profile.to_dict(), "pretraining_pool": record,
+                "data": f"synthetic ASL cohort, {len(dataset)} CBF maps (the evaluation's test subjects held out)"}
     return fit_and_save_encoder(mae_model(profile), dataset, mae_train_config(profile, **train_overrides), out_dir,
                                 resume=resume, metadata=metadata)
 
 
 def pretrain_simclr(profile: Profile, out_dir: str | Path, *, resume: bool = False, cache_dir: str | Path | None = None,
                     n_jobs: int = 1, **train_overrides) -> Path:
-    """Pretrain the shared backbone with SimCLR (3D-Neuro-SimCLR's views and NT-Xent) on the cohort's T1 images.
+    """Pretrain the shared backbone with SimCLR (3D-Neuro-SimCLR's views and NT-Xent) on the T1 images of the
+    structural cohort's pretraining pool (`pretraining_subjects`).
 
     Args:
         profile: a :class:`~brainfm_lite.config.Profile`.
@@ -137,12 +165,13 @@ def pretrain_simclr(profile: Profile, out_dir: str | Path, *, resume: bool = Fal
     Returns:
         The folder of the saved encoder (``out_dir/encoder``).
     """
-    dataset = _structural_data(profile, out_dir, cache_dir, n_jobs)
+    dataset, record = _structural_data(profile, out_dir, cache_dir, n_jobs)
     with seeded_init(profile.seed):
         objective = SimCLR(SimCLRConfig(encoder=contrastive_encoder_config(profile),
                                         temperature=profile.contrastive_temperature))
-    metadata = {"objective": "simclr", "profile": profile.to_dict(),
-                "data": f"synthetic structural cohort, {len(dataset)} T1 images"}
+    metadata = {"objective": "simclr", "profile": profile.to_dict(), "pretraining_pool": record,
+                "data": f"synthetic structural cohort, {len(dataset)} T1 images (the evaluation's test subjects "
+                        "held out)"}
     return fit_and_save_encoder(objective, ViewPairs(dataset), contrastive_train_config(profile, **train_overrides),
                                 out_dir, resume=resume, metadata=metadata)
 
@@ -150,7 +179,7 @@ def pretrain_simclr(profile: Profile, out_dir: str | Path, *, resume: bool = Fal
 def pretrain_seqinv(profile: Profile, out_dir: str | Path, *, variant: str = "seqinv", resume: bool = False,
                     cache_dir: str | Path | None = None, n_jobs: int = 1, **train_overrides) -> Path:
     """Pretrain the shared backbone with the sequence-invariant objective on contrasts simulated from the cohort's
-    qMRI maps (Chalcroft et al.).
+    qMRI maps (Chalcroft et al.), those of the structural cohort's pretraining pool (`pretraining_subjects`).
 
     Args:
         variant: "seqinv" (two random sequences per pair), "seqaug" (one random sequence in both views) or
@@ -160,29 +189,56 @@ def pretrain_seqinv(profile: Profile, out_dir: str | Path, *, variant: str = "se
     Returns:
         The folder of the saved encoder (``out_dir/encoder``).
     """
-    dataset = _structural_data(profile, out_dir, cache_dir, n_jobs)
+    dataset, record = _structural_data(profile, out_dir, cache_dir, n_jobs)
     pairs = SeqInvPairs(dataset, variant)  # checks the variant before any training
     with seeded_init(profile.seed):
         objective = SeqInv(SeqInvConfig(encoder=contrastive_encoder_config(profile),
                                         temperature=profile.contrastive_temperature))
-    metadata = {"objective": variant, "profile": profile.to_dict(),
-                "data": f"synthetic cohort qMRI maps, {len(dataset)} subjects"}
+    metadata = {"objective": variant, "profile": profile.to_dict(), "pretraining_pool": record,
+                "data": f"synthetic cohort qMRI maps, {len(dataset)} subjects (the evaluation's test subjects "
+                        "held out)"}
     return fit_and_save_encoder(objective, pairs, contrastive_train_config(profile, **train_overrides), out_dir,
                                 resume=resume, metadata=metadata)
 
 
 def pretrain_mae_structural(profile: Profile, out_dir: str | Path, *, resume: bool = False,
                             cache_dir: str | Path | None = None, n_jobs: int = 1, **train_overrides) -> Path:
-    """MAE pretraining of the shared backbone (`mae_for_backbone`) on the structural cohort's T1 images, with the
-    contrastive methods' Trainer settings (`contrastive_train_config`).
+    """MAE pretraining of the shared backbone (`mae_for_backbone`) on the T1 images of the structural cohort's
+    pretraining pool (`pretraining_subjects`), with the contrastive methods' Trainer settings
+    (`contrastive_train_config`).
 
     Args and returns as :func:`pretrain_simclr`.
     """
-    dataset = _structural_data(profile, out_dir, cache_dir, n_jobs)
-    metadata = {"objective": "mae", "profile": profile.to_dict(),
-                "data": f"synthetic structural cohort, {len(dataset)} T1 images"}
+    dataset, record = _structural_data(profile, out_dir, cache_dir, n_jobs)
+    metadata = {"objective": "mae", "profile": profile.to_dict(), "pretraining_pool": record,
+                "data": f"synthetic structural cohort, {len(dataset)} T1 images (the evaluation's test subjects "
+                        "held out)"}
     config = contrastive_train_config(profile, **train_overrides)
     return fit_and_save_encoder(mae_for_backbone(profile), dataset, config, out_dir, resume=resume, metadata=metadata)
+
+
+def mae_encoder_config(profile: Profile) -> EncoderConfig:
+    """The ViT of the MAE's encoder half at a profile (``mae_preset`` at ``cbf_image_size``^3, sin-cos positions,
+    a class token): the backbone every CBF-map pretrainer trains, so that they differ in the objective only."""
+    return MAEConfig.preset(profile.mae_preset, img_size=(profile.cbf_image_size,) * 3).encoder_config()
+
+
+def pretrain_simclr_cbf(profile: Profile, out_dir: str | Path, *, resume: bool = False,
+                        cache_dir: str | Path | None = None, n_jobs: int = 1, **train_overrides) -> Path:
+    """SimCLR adapted to ASL: the MAE's backbone (`mae_encoder_config`) trained with 3D-Neuro-SimCLR's views and
+    NT-Xent on the same CBF maps as `pretrain_mae` (the ASL cohort's pretraining pool), with the MAE's Trainer
+    settings (`mae_train_config`: steps, batch, learning rate): the self-supervised rival ICHOR compares against.
+
+    Args and returns as :func:`pretrain_mae` (``cbf_cache/`` by default; share one with the MAE run).
+    """
+    dataset, record = _cbf_data(profile, out_dir, cache_dir, n_jobs)
+    with seeded_init(profile.seed):
+        objective = SimCLR(SimCLRConfig(encoder=mae_encoder_config(profile),
+                                        temperature=profile.contrastive_temperature))
+    metadata = {"objective": "simclr", "profile": profile.to_dict(), "pretraining_pool": record,
+                "data": f"synthetic ASL cohort, {len(dataset)} CBF maps (the evaluation's test subjects held out)"}
+    return fit_and_save_encoder(objective, ViewPairs(dataset), mae_train_config(profile, **train_overrides), out_dir,
+                                resume=resume, metadata=metadata)
 
 
 # name -> pretrainer(profile, out_dir, *, resume=False, cache_dir=None, n_jobs=1, **train_overrides) -> encoder folder
@@ -192,11 +248,26 @@ PRETRAINERS = {
     "simclr": pretrain_simclr,
     "seqinv": pretrain_seqinv,
     "mae_structural": pretrain_mae_structural,
+    "simclr_cbf": pretrain_simclr_cbf,
 }
 
 
-def _structural_data(profile: Profile, out_dir: str | Path, cache_dir, n_jobs: int) -> StructuralDataset:
-    """The profile's `structural_dataset`, cached in `cache_dir` (default ``out_dir/t1_cache``) and prepared."""
-    dataset = structural_dataset(profile, cache_dir=Path(out_dir) / "t1_cache" if cache_dir is None else cache_dir)
+def _structural_data(profile: Profile, out_dir: str | Path, cache_dir,
+                     n_jobs: int) -> tuple[StructuralDataset, dict]:
+    """The pretraining pool of the profile's `structural_dataset` (one pool for SimCLR, SeqInv and MAE), cached in
+    `cache_dir` (default ``out_dir/t1_cache``) and prepared, with the record of `pretraining_subjects`."""
+    pool, record = pretraining_subjects(structural_dataset(profile), profile)
+    dataset = structural_dataset(profile, cache_dir=Path(out_dir) / "t1_cache" if cache_dir is None else cache_dir,
+                                 indices=pool)
     dataset.prepare(n_jobs=n_jobs)
-    return dataset
+    return dataset, record
+
+
+def _cbf_data(profile: Profile, out_dir: str | Path, cache_dir, n_jobs: int) -> tuple[CbfDataset, dict]:
+    """The pretraining pool of the profile's `asl_cbf_dataset`, cached in `cache_dir` (default
+    ``out_dir/cbf_cache``) and prepared, with the record of `pretraining_subjects`."""
+    pool, record = pretraining_subjects(asl_cbf_dataset(profile), profile)
+    dataset = asl_cbf_dataset(profile, cache_dir=Path(out_dir) / "cbf_cache" if cache_dir is None else cache_dir,
+                              indices=pool)
+    dataset.prepare(n_jobs=n_jobs)
+    return dataset, record

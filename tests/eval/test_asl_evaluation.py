@@ -34,7 +34,7 @@ def test_baseline_rows_keep_only_the_asked_tasks_and_mark_missing_metrics():
     assert math.isnan(rows[1]["auc_mean"])
 
 
-def test_max_folds_limits_the_encoders_but_not_the_baseline(tmp_path):
+def test_encoders_and_the_baseline_are_scored_on_the_split_pretraining_held_out(tmp_path):
     from brainfm_lite.cli import main
     from brainfm_lite.config import load_profile
     from brainfm_lite.eval.asl_evaluation import evaluate_asl
@@ -43,14 +43,19 @@ def test_max_folds_limits_the_encoders_but_not_the_baseline(tmp_path):
                 device="cpu")
     sets = [arg for key, value in tiny.items() for arg in ("--set", f"{key}={value}")]
     assert main(["pretrain", "mae", "--out", str(tmp_path / "mae"), *sets]) == 0
+    pool = json.loads((tmp_path / "mae" / "encoder" / "config.json").read_text())["metadata"]["pretraining_pool"]
     results = evaluate_asl(load_profile("smoke", **tiny), tmp_path / "mae" / "encoder", modes=("finetune",),
-                           tasks=("qei",), fractions=(1.0,), cache_dir=tmp_path / "mae" / "cbf_cache", max_folds=1)
-    assert {row["fold"] for row in results["rows"]} == {0}  # fine-tuning ran on the first fold only
-    assert results["settings"]["encoder_folds"] == 1 and results["settings"]["n_folds"] == 3
-    baseline = [row for row in results["table"] if row["encoder"] == "regional_cbf"]
-    assert {row["test"] for row in baseline} == {"in_site", "unseen_site"}
+                           tasks=("qei",), fractions=(1.0,), cache_dir=tmp_path / "mae" / "cbf_cache")
+    (split,) = results["splits"]
+    assert {row["fold"] for row in results["rows"]} == {0} and results["settings"]["n_folds"] == 1
+    assert split["test_sites"] == pool["held_out_sites"] == results["settings"]["held_out_sites"]
+    assert len(split["train"]) == pool["subjects"]
+    baseline = {row["test"]: row for row in results["table"] if row["encoder"] == "regional_cbf"}
+    assert baseline["in_site"]["n_test"] == len(split["test_in_site"]) and baseline["in_site"]["spread"] == "none"
+    assert baseline["unseen_site"]["n_test"] == len(split["test_unseen_site"])
+    assert baseline["in_site"]["n_train"] == len(split["train"])  # the baseline learns from the same subjects
 
     torch.manual_seed(123)  # whatever the global generator holds, the random-init baseline is the same network
     again = evaluate_asl(load_profile("smoke", **tiny), tmp_path / "mae" / "encoder", modes=("finetune",),
-                         tasks=("qei",), fractions=(1.0,), cache_dir=tmp_path / "mae" / "cbf_cache", max_folds=1)
+                         tasks=("qei",), fractions=(1.0,), cache_dir=tmp_path / "mae" / "cbf_cache")
     assert json.dumps(again["rows"]) == json.dumps(results["rows"])  # as text: an empty test set's NaN equals itself

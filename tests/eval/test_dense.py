@@ -1,19 +1,25 @@
-"""Dense-task splits train on one site and test on held-out and unseen-site subjects; summaries average seeds."""
+"""Dense-task splits train on one site of the evaluation split and test on its in-site and held-out-site
+subjects; summaries average seeds."""
 
 import numpy as np
 import pytest
 
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.dense import check_task, dense_split, summarise_dense
+from brainfm_lite.eval.splits import evaluation_split
 
 
-def test_split_trains_on_one_site_and_tests_on_the_rest():
+def test_split_trains_on_one_site_and_tests_on_the_evaluation_splits_test_subjects():
     sites = np.arange(24) % 3
-    split = dense_split(sites, train_sites=(0,), seed=0)
-    assert set(sites[split.train]) == {0} and set(sites[split.in_site]) == {0}
-    assert set(split.unseen_site) == set(np.flatnonzero(sites != 0))
-    assert split.in_site.size == 2 and split.train.size == 6           # a quarter of site 0's 8 held out
+    split, evaluation = dense_split(sites, seed=0), evaluation_split(sites, seed=0)
+    site = split.train_site
+    assert site not in evaluation.test_sites and set(sites[split.train]) == set(sites[split.in_site]) == {site}
+    assert np.array_equal(split.unseen_site, evaluation.test_unseen_site)
+    assert set(split.train) <= set(evaluation.train) and set(split.in_site) <= set(evaluation.test_in_site)
+    assert split.in_site.size == 2 and split.train.size == 6           # a quarter of the site's 8 held out
     assert not set(split.train) & set(split.in_site)
+    other = next(s for s in range(3) if s != site and s not in evaluation.test_sites)
+    assert set(sites[dense_split(sites, seed=0, train_site=other).train]) == {other}
 
 
 def test_split_is_reproducible_and_depends_on_the_seed():
@@ -22,9 +28,12 @@ def test_split_is_reproducible_and_depends_on_the_seed():
     assert not np.array_equal(dense_split(sites, seed=1).train, dense_split(sites, seed=2).train)
 
 
-def test_split_without_enough_subjects_raises():
-    with pytest.raises(InputError):
-        dense_split(np.array([0, 1, 1]), train_sites=(0,))
+def test_split_without_enough_subjects_or_on_a_held_out_site_raises():
+    with pytest.raises(InputError, match="too small"):
+        dense_split(np.array([0, 1, 1]))
+    sites = np.arange(24) % 3
+    with pytest.raises(InputError, match="not a training site"):
+        dense_split(sites, train_site=evaluation_split(sites, seed=0).test_sites[0])
 
 
 def test_unknown_task_raises():

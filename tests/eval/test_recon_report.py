@@ -17,7 +17,7 @@ def results():
     table = [{"method": m, "R": r, "psnr_mean": PSNR[m][i], "psnr_std": 1.0, "ssim_mean": 0.8, "ssim_std": 0.01,
               "nmse_mean": 0.02, "nmse_std": 0.001} for m in RECON_METHODS for i, r in enumerate((2, 4))]
     sweep = {"acceleration": 4, "lrs": [1e-3, 1e-4], "steps": [10, 100], "psnr": [[20.0, 19.0], [23.0, 21.0]]}
-    return {"profile": "cpu-reference", "accelerations": [2, 4], "table": table, "sweep": sweep, "image_size": 64,
+    return {"profile": "reference", "accelerations": [2, 4], "table": table, "sweep": sweep, "image_size": 64,
             "n_coils": 8, "n_test_slices": 32, "sampler": "DDIM 25 steps", "seconds": {"total": 3600.0},
             "settings": {"diffusion_preset": "small", "diffusion_steps": 1200},
             "environment": {"git_commit": "abc1234", "device_name": "cpu (2 threads)", "date_utc": "2026-11-22"}}
@@ -38,11 +38,11 @@ def test_table_names_every_method_with_mean_and_spread():
 
 
 def test_recorded_results_are_read_with_their_provenance(tmp_path):
-    assert recorded_results("cpu-reference", root=tmp_path) is None
-    folder = tmp_path / "book" / "results" / "cpu-reference"
+    assert recorded_results("reference", root=tmp_path) is None
+    folder = tmp_path / "book" / "results" / "reference"
     folder.mkdir(parents=True)
     (folder / "recon_results.json").write_text(json.dumps(results()))
-    recorded = recorded_results("cpu-reference", root=tmp_path)
+    recorded = recorded_results("reference", root=tmp_path)
     assert "commit abc1234, cpu (2 threads), 2026-11-22 UTC; 60 min in all" in provenance_line(recorded)
 
 

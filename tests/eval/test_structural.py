@@ -6,6 +6,7 @@ import pytest
 from brainfm_lite.config import load_profile
 from brainfm_lite.datasets.structural import structural_dataset
 from brainfm_lite.eval.probe import summarise, task_kind
+from brainfm_lite.eval.splits import evaluation_split
 from brainfm_lite.eval.structural import evaluate_structural, structural_splits
 from brainfm_lite.models.encoders import build_encoder
 from brainfm_lite.train.pretrain import contrastive_encoder_config
@@ -46,13 +47,15 @@ def test_every_encoder_is_scored_on_the_same_subjects_in_and_out_of_distribution
     full = [r["n_train"] for r in rows if r["fraction"] == 1.0]
     fifth = [r["n_train"] for r in rows if r["fraction"] == 0.2]
     assert min(full) > max(fifth) >= 1
-    for split in structural_splits(dataset, profile):  # unseen sites really are unseen
-        assert not set(dataset.sites()[split.train]) & set(dataset.sites()[split.test_unseen_site])
+    (split,) = structural_splits(dataset, profile)  # the one split pretraining holds out
+    assert split.to_dict() == evaluation_split(dataset.sites(), seed=profile.seed).to_dict()
+    assert not set(dataset.sites()[split.train]) & set(dataset.sites()[split.test_unseen_site])
+    assert {r["fold"] for r in rows} == {0}
 
 
 def test_finetuning_runs_through_the_trainer_and_summarises(profile, dataset):
     rows = evaluate_structural(profile, {"random": random_vit(profile, 0)}, dataset=dataset, tasks=("age",),
-                               fractions=(1.0,), modes=("finetune",), n_folds=1)
+                               fractions=(1.0,), modes=("finetune",))
     assert rows and all(np.isfinite(row["mae"]) for row in rows)
     table = summarise(rows)
     assert {entry["test"] for entry in table} == {"in_site", "unseen_site"}

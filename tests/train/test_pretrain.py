@@ -2,6 +2,7 @@
 steps of each structural method on a tiny cohort (MAE on CBF maps end to end: tests/test_cli.py)."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from brainfm_lite.train.pretrain import (
     PRETRAINERS,
     contrastive_encoder_config,
     contrastive_train_config,
+    mae_encoder_config,
     mae_for_backbone,
     mae_model,
     mae_train_config,
@@ -21,12 +23,13 @@ from brainfm_lite.train.pretrain import (
     pretrain_mae_structural,
     pretrain_seqinv,
     pretrain_simclr,
+    pretrain_simclr_cbf,
 )
 
 
 @pytest.fixture(scope="module")
 def profile():
-    return load_profile("smoke", contrastive_subjects=4, n_sites=2, contrastive_batch_size=2)
+    return load_profile("smoke", contrastive_subjects=8, n_sites=2, contrastive_batch_size=2)  # a pool of 3
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +37,24 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("t1_cache")
 
 
-def test_pretrainers_name_the_four_methods():
+def test_pretrainers_name_the_five_methods():
     assert PRETRAINERS == {"mae": pretrain_mae, "simclr": pretrain_simclr, "seqinv": pretrain_seqinv,
-                           "mae_structural": pretrain_mae_structural}
+                           "mae_structural": pretrain_mae_structural, "simclr_cbf": pretrain_simclr_cbf}
+
+
+def test_simclr_on_cbf_maps_trains_the_mae_encoder_half(tmp_path):
+    """SimCLR adapted to ASL differs from the MAE in the objective only: same ViT, pool and Trainer settings."""
+    cbf = load_profile("smoke", n_asl_subjects=16, n_asl_sites=3, cbf_image_size=32, mae_batch_size=2, device="cpu")
+    folder = pretrain_simclr_cbf(cbf, tmp_path, max_steps=2, log_every=1, progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2] and all(math.isfinite(line["loss"]) for line in lines)
+    assert from_pretrained(folder).config == mae_model(cbf).encoder().config == mae_encoder_config(cbf)
+    metadata = json.loads((folder / "config.json").read_text())["metadata"]
+    assert metadata["objective"] == "simclr" and "CBF maps" in metadata["data"]
 
 
 def test_every_profile_builds_a_vit_backbone():
-    for name in ("smoke", "colab", "full"):
+    for name in ("smoke", "reference", "colab", "full"):
         config = contrastive_encoder_config(load_profile(name))
         assert config.kind == "vit" and config.img_size == (load_profile(name).contrastive_image_size,) * 3
     with pytest.raises(InputError):
