@@ -90,6 +90,8 @@ class Profile:
         contrastive_batch_size: pairs of views per step (the negatives of NT-Xent: 2 x batch - 2 per view).
         contrastive_lr: peak learning rate of contrastive pretraining.
         contrastive_temperature: NT-Xent temperature.
+        cnn_widths: channels of each stride-2 stage of the compact 3D CNN (``EncoderConfig(kind="cnn")``) that
+            SimCLR trains on the CBF maps (chapter 5's rival: 3D-Neuro-SimCLR pretrains a 3D CNN, not a ViT).
     """
 
     name: str
@@ -145,6 +147,7 @@ class Profile:
     contrastive_batch_size: int
     contrastive_lr: float
     contrastive_temperature: float
+    cnn_widths: tuple[int, ...]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

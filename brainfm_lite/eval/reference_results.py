@@ -35,6 +35,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from brainfm_lite.atomic import write_json
 from brainfm_lite.config import Profile
 from brainfm_lite.datasets.cbf import asl_cbf_dataset
@@ -43,28 +46,38 @@ from brainfm_lite.errors import InputError
 from brainfm_lite.eval.asl_claim_rules import asl_claims
 from brainfm_lite.eval.asl_evaluation import FRACTIONS, regional_baseline_rows
 from brainfm_lite.eval.baselines import asl_baseline_table
+from brainfm_lite.eval.hidden_patches import hidden_patch_errors
 from brainfm_lite.eval.probe import TASKS, evaluate_encoder, summarise
 from brainfm_lite.eval.results_table import headline_metric
 from brainfm_lite.models.encoders import build_encoder
 from brainfm_lite.models.export import export_weights
 from brainfm_lite.models.hub import CONFIG_NAME, from_pretrained
+from brainfm_lite.models.simclr import SimCLRConfig
 from brainfm_lite.provenance import environment, repo_root, resolve_device
 from brainfm_lite.train.config import TrainConfig, train_config_for
 from brainfm_lite.train.distributed import process_device
-from brainfm_lite.train.pretrain import ENCODER_DIR, PRETRAINERS, mae_encoder_config, pretraining_subjects
+from brainfm_lite.train.pretrain import (
+    ENCODER_DIR,
+    OBJECTIVE_DIR,
+    PRETRAINERS,
+    mae_encoder_config,
+    pretraining_subjects,
+)
 from brainfm_lite.train.rng import seeded_init
 
 _PRETRAINED = ("mae", "simclr_cbf")  # encoders pretrained here, each by the pretrainer of that name
 ASL_ENCODERS = (*_PRETRAINED, "random_init")  # the encoders compared (beside the regional-CBF baseline)
 _ENCODER_DESCRIPTIONS = {
     "mae": "3D masked autoencoder (ICHOR's objective), pretrain_mae",
-    "simclr_cbf": "SimCLR (3D-Neuro-SimCLR's views and NT-Xent) on the same CBF maps and ViT, pretrain_simclr_cbf",
+    "simclr_cbf": "SimCLR (3D-Neuro-SimCLR's views, NT-Xent and kind of backbone, a 3D CNN) on the same CBF maps, "
+                  "pretrain_simclr_cbf",
     "random_init": "the same ViT from random weights (profile seed)",
     "regional_cbf": "linear models on regional mean CBF and left-right asymmetry (chapter 3's baseline)",
 }
 _WEIGHT_NAMES = {"mae": "mae_cbf", "simclr_cbf": "simclr_cbf"}  # exported folder of each pretrained encoder
 _CARD_OBJECTIVES = {"mae": "mae", "simclr_cbf": "simclr"}  # `models.model_card.OBJECTIVES` key of each
 _RESULTS_NAME = "asl.json"
+HIDDEN_PATCH_MAPS = 8  # held-out maps on which the shipped MAE's hidden-patch error is recorded
 
 
 @dataclass(frozen=True)
@@ -139,13 +152,14 @@ def asl_reference_results(profile: Profile, run_dir: str | Path, *, resume: bool
     settings = _settings(profile, dataset, split, encoder_dirs, finetune)
     claims = asl_claims(table)
     if settings["pretraining"]["simclr_cbf"].get("collapsed"):  # the rival learned nothing: say so beside the verdict
-        claims[0]["reason"] += "; SimCLR-CBF's loss ended at its chance value log(2B - 1): its embeddings collapsed"
+        claims[0]["reason"] += "; SimCLR-CBF collapsed (loss at its chance value log(2B - 1) or embedding SD near 0)"
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with _stage(stages, "export_weights") as stage:
         weights = {name: _export(name, path, out.parent / "weights", profile, table, command)
                    for name, path in encoder_dirs.items()}
         settings["weights"] = {name: path.relative_to(out.parent).as_posix() for name, path in weights.items()}
+        settings["hidden_patch_check"] = hidden_patch_check(weights["mae"], dataset, split)
         stage["status"] = "ran"
     provenance = _provenance(profile, command, stages, time.perf_counter() - start)
     results = {"provenance": provenance, "seeds": list(range(profile.eval_seeds)), "table": table, "claims": claims,
@@ -272,20 +286,40 @@ def _random_init(profile: Profile):
 
 
 def _pretraining_summary(encoder: Path, profile: Profile) -> dict:
-    """Objective, steps, last loss and data of a saved encoder's pretraining (from its config.json); for SimCLR also
-    the loss of embeddings that all coincide, ``log(2B - 1)``, and whether the run ended there (collapsed)."""
+    """Objective, steps, last loss and data of a saved encoder's pretraining (from its config.json). For SimCLR also
+    the chance loss ``log(2B - 1)`` (all embeddings alike), the last logged partner and negative similarity and
+    embedding SD (`models.losses.contrastive_diagnostics`) beside the SD of evenly spread unit vectors,
+    ``1 / sqrt(D)``, and whether the run collapsed: a loss at chance or an SD below a tenth of the even one."""
     metadata = json.loads((encoder / CONFIG_NAME).read_text()).get("metadata", {})
     summary = {key: metadata.get(key) for key in ("objective", "steps", "last_loss", "data")}
-    if summary["objective"] == "simclr" and summary["last_loss"] is not None:
-        chance = math.log(2 * profile.mae_batch_size - 1)
-        summary["chance_loss"] = round(chance, 4)
-        summary["collapsed"] = bool(summary["last_loss"] >= 0.99 * chance)
+    if summary["objective"] != "simclr" or summary["last_loss"] is None:
+        return summary
+    summary["chance_loss"] = round(math.log(2 * profile.mae_batch_size - 1), 4)
+    last = _last_logged(encoder.parent / "metrics.jsonl")
+    for key in ("positive_similarity", "negative_similarity", "embedding_std"):
+        if key in last:
+            summary[key] = round(float(last[key]), 4)
+    even_std = 1 / math.sqrt(SimCLRConfig().projection_widths[-1])
+    summary["even_spread_std"] = round(even_std, 4)
+    summary["collapsed"] = bool(summary["last_loss"] >= 0.99 * summary["chance_loss"]
+                                or summary.get("embedding_std", even_std) < 0.1 * even_std)
     return summary
+
+
+def _last_logged(metrics_file: Path) -> dict:
+    """The last line of a Trainer's metrics.jsonl that holds a loss ({} when there is none)."""
+    if not metrics_file.is_file():
+        return {}
+    lines = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+    return next((line for line in reversed(lines) if "loss" in line), {})
 
 
 def _export(name: str, encoder: Path, weights_root: Path, profile: Profile, table: list[dict],
             command: str) -> Path:
-    """Export one pretrained encoder as float16 weights with its model card to ``weights_root/<weights name>``."""
+    """Export one pretrained encoder as float16 weights with its model card to ``weights_root/<weights name>``; the
+    MAE is exported whole (encoder and decoder, its run's ``objective/``), so that it can show reconstructions."""
+    if name == "mae":
+        encoder = encoder.parent / OBJECTIVE_DIR
     metadata = json.loads((encoder / CONFIG_NAME).read_text()).get("metadata", {})
     env = environment()
     metrics = {}
@@ -301,6 +335,22 @@ def _export(name: str, encoder: Path, weights_root: Path, profile: Profile, tabl
             "metrics": metrics,
             "provenance": {"commit": env["git_commit"], "date": env["date_utc"], "command": command}}
     return export_weights(encoder, weights_root / _WEIGHT_NAMES[name], card=card, budget_root=weights_root)
+
+
+def hidden_patch_check(mae_weights: Path, dataset, split, *, maps: int = HIDDEN_PATCH_MAPS,
+                       masking_ratio: float = 0.75, seed: int = 0) -> dict:
+    """The shipped MAE's hidden-patch error (`eval.hidden_patches`) on the first `maps` in-site test subjects of
+    the split (never in the pretraining pool), recomputable from the float16 weights: chapter 4 shows it and
+    ``tests/test_book_results.py`` checks it.
+
+    Returns:
+        {"subjects": [...], "masking_ratio", "seed", "mse": {"mae", "zero", "visible_mean"}}.
+    """
+    subjects = sorted(int(k) for k in split.test_in_site)[:maps]
+    volumes = torch.stack([dataset[int(np.flatnonzero(dataset.indices == k)[0])]["image"] for k in subjects])
+    errors = hidden_patch_errors(from_pretrained(mae_weights), volumes, masking_ratio=masking_ratio, seed=seed)
+    return {"subjects": subjects, "masking_ratio": masking_ratio, "seed": seed,
+            "mse": {name: round(value, 6) for name, value in errors.items()}}
 
 
 def _provenance(profile: Profile, command: str, stages: dict, seconds: float) -> dict:

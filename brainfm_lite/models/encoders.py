@@ -235,9 +235,12 @@ class ResNetEncoder(Encoder):
 
 
 class ConvEncoder(Encoder):
-    """Tiny CNN for CPU smoke runs: per stage a stride-2 and a stride-1 3x3x3 convolution, each followed by
-    batch norm and ReLU (no conv bias: the norm removes it). Features: global average of the last stage,
-    F = widths[-1]."""
+    """Compact 3D CNN: per stage a stride-2 and a stride-1 3x3x3 convolution, each followed by batch norm and ReLU
+    (no conv bias: the norm removes it). Features: global average of the last stage, F = widths[-1].
+
+    Weights and inputs are kept channels-last (``torch.channels_last_3d``): a training step of widths
+    (8, 16, 32, 64) on 16 volumes of 64^3 took 0.22 s instead of 0.30 s on 2 CPU cores
+    (``benchmarks/bench_cnn_memory_format.py``)."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__(config, feature_dim=config.widths[-1])
@@ -249,10 +252,12 @@ class ConvEncoder(Encoder):
             )
             for c_in, c_out in zip(channels[:-1], channels[1:])
         )
+        self.to(memory_format=torch.channels_last_3d)
 
     def forward_features(self, x: torch.Tensor) -> dict:
         """[B, C, X, Y, Z] -> {"maps": one [B, widths[i], X / 2^(i+1), ...] per stage}."""
         self.check_input(x)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
         maps = []
         for stage in self.stages:
             x = stage(x)

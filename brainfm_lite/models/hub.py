@@ -186,6 +186,15 @@ def from_pretrained(path: str | Path, *, strict: bool = True) -> nn.Module:
     return model
 
 
+def pretrained_encoder(path: str | Path) -> nn.Module:
+    """The encoder saved in the folder `path`: the model itself when an `Encoder` was saved, else the encoder of the
+    saved objective (an MAE exported with its decoder, a SimCLR ...: ``model.encoder()``), on the CPU."""
+    from brainfm_lite.models.encoders import Encoder  # here: encoders registers its classes through this module
+
+    model = from_pretrained(path)
+    return model if isinstance(model, Encoder) else model.encoder()
+
+
 def model_from_config(path: str | Path) -> nn.Module:
     """The model described by the config.json in the folder `path`, freshly initialised (no weights loaded).
 

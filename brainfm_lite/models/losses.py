@@ -80,3 +80,28 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     similarity = similarity.masked_fill(self_mask, float("-inf"))  # a view is not its own negative
     partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
     return nn.functional.cross_entropy(similarity, partner)  # log-softmax via logsumexp: stable at small tau
+
+
+@torch.no_grad()
+def contrastive_diagnostics(z1: torch.Tensor, z2: torch.Tensor) -> dict[str, torch.Tensor]:
+    """How a contrastive run is doing, beyond its loss: partner and negative similarity, and the embedding's spread.
+
+    A collapsed run maps every view to one point: partner AND negative similarity approach 1, the loss sits at
+    its chance value log(2B - 1), and the per-dimension standard deviation of the unit-length embeddings falls to 0.
+    A learning run keeps negatives well below partners and the per-dimension SD near 1 / sqrt(D) (uniform spread).
+
+    Args:
+        z1, z2: [B, D] projections of the two views of B volumes (row i of both: one volume).
+
+    Returns:
+        Detached float32 scalars: "positive_similarity" (mean cosine similarity of partners, in [-1, 1]),
+        "negative_similarity" (mean over pairs of different volumes), "embedding_std" (mean over the D dimensions
+        of the SD across the 2B unit-length embeddings).
+    """
+    z = nn.functional.normalize(torch.cat([z1, z2]).float(), dim=1)  # [2B, D]
+    n = z1.shape[0]
+    similarity = z @ z.T
+    same_volume = torch.eye(n, dtype=torch.bool, device=z.device).repeat(2, 2)  # self and partner
+    return {"positive_similarity": (z[:n] * z[n:]).sum(dim=1).mean(),
+            "negative_similarity": similarity[~same_volume].mean(),
+            "embedding_std": z.std(dim=0).mean()}

@@ -16,7 +16,7 @@ trilinear upsampling of a CNN's last map), so the encoder, not the head, has to 
 
     >>> objective = SeqInv(SeqInvConfig(encoder=encoder_config))                                  # doctest: +SKIP
     >>> objective({"view1": v1, "view2": v2, "clean1": c1, "clean2": c2})                         # doctest: +SKIP
-    {"loss": ..., "contrastive": ..., "reconstruction": ..., "positive_similarity": ...}
+    {"loss": ..., "contrastive": ..., "reconstruction": ..., "positive_similarity": ..., ...}
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from torch import nn
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.encoders import Encoder, EncoderConfig, build_encoder
 from brainfm_lite.models.hub import load_weights, register_model
-from brainfm_lite.models.losses import nt_xent
+from brainfm_lite.models.losses import contrastive_diagnostics, nt_xent
 from brainfm_lite.models.simclr import ProjectionHead, _views
 
 
@@ -130,7 +130,7 @@ class SeqInv(nn.Module):
         reconstruction = nn.functional.l1_loss(recon.float(), target.float())
         return {"loss": contrastive + self.config.reconstruction_weight * reconstruction,
                 "contrastive": contrastive.detach(), "reconstruction": reconstruction.detach(),
-                "positive_similarity": nn.functional.cosine_similarity(z1.float(), z2.float()).mean().detach()}
+                **contrastive_diagnostics(z1, z2)}
 
     def encoder(self) -> Encoder:
         """A new `Encoder` holding a copy of the pretrained backbone (heads left out)."""

@@ -22,27 +22,31 @@ from torch import nn
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.encoders import Encoder, EncoderConfig, build_encoder
 from brainfm_lite.models.hub import load_weights, register_model
-from brainfm_lite.models.losses import nt_xent
+from brainfm_lite.models.losses import contrastive_diagnostics, nt_xent
 
 
 class ProjectionHead(nn.Sequential):
     """MLP from encoder features to the space where the contrastive loss is taken: Linear-ReLU-...-Linear, no bias.
 
     3D-Neuro-SimCLR: ``ProjectionHead(512, (512, 64))``; Chalcroft et al.: ``ProjectionHead(768, (512, 128))``.
+    With ``batch_norm`` each hidden layer is Linear-BatchNorm-ReLU, as in the SimCLR paper's own head (Chen et al.
+    2020, appendix B.9) and MoCo v3's for ViTs: the batch statistics keep the projections of a batch apart, which
+    helps a small ViT at small batches not to collapse (`~brainfm_lite.models.losses.contrastive_diagnostics`).
 
     Args:
         in_features: F, the encoder's feature length.
         widths: output width of each linear layer; ReLU between them, none after the last.
+        batch_norm: a BatchNorm1d after each hidden linear layer.
     """
 
-    def __init__(self, in_features: int, widths=(512, 64)):
+    def __init__(self, in_features: int, widths=(512, 64), batch_norm: bool = False):
         if not widths or min(widths) < 1:
             raise InputError(f"widths must be one or more positive layer widths; got {widths}")
         layers = []
         for k, (n_in, n_out) in enumerate(zip((in_features, *widths[:-1]), widths)):
             layers.append(nn.Linear(n_in, n_out, bias=False))
             if k < len(widths) - 1:
-                layers.append(nn.ReLU(inplace=True))
+                layers += [nn.BatchNorm1d(n_out), nn.ReLU(inplace=True)] if batch_norm else [nn.ReLU(inplace=True)]
         super().__init__(*layers)
 
 
@@ -54,11 +58,13 @@ class SimCLRConfig:
         encoder: the backbone's `EncoderConfig` (a dict is accepted, as read back from config.json).
         projection_widths: widths of the projection head's layers (the last is the embedding size).
         temperature: NT-Xent temperature tau.
+        projection_batch_norm: batch norm in the projection head's hidden layers (`ProjectionHead`).
     """
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     projection_widths: tuple[int, ...] = (512, 64)
     temperature: float = 0.5
+    projection_batch_norm: bool = False
 
     def __post_init__(self):
         if isinstance(self.encoder, dict):
@@ -70,7 +76,8 @@ class SimCLRConfig:
 
 @register_model
 class SimCLR(nn.Module):
-    """SimCLR objective for the Trainer: ``forward({"view1", "view2"}) -> {"loss", "positive_similarity"}``.
+    """SimCLR objective for the Trainer: ``forward({"view1", "view2"}) -> {"loss", "positive_similarity",
+    "negative_similarity", "embedding_std"}``.
 
     Attributes:
         config: the `SimCLRConfig`.
@@ -84,7 +91,8 @@ class SimCLR(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = build_encoder(config.encoder)
-        self.projector = ProjectionHead(self.backbone.feature_dim, config.projection_widths)
+        self.projector = ProjectionHead(self.backbone.feature_dim, config.projection_widths,
+                                        config.projection_batch_norm)
 
     @classmethod
     def from_config(cls, config: SimCLRConfig) -> "SimCLR":
@@ -101,14 +109,12 @@ class SimCLR(nn.Module):
             batch: "view1" and "view2", each [B, C, X, Y, Z]; item i of both is the same volume.
 
         Returns:
-            "loss": scalar NT-Xent; "positive_similarity": mean cosine similarity of the partners (detached, in
-            [-1, 1]; rises as the views of one volume are mapped together).
+            "loss": scalar NT-Xent (chance: log(2B - 1)); "positive_similarity", "negative_similarity" and
+            "embedding_std" (`contrastive_diagnostics`: together they tell learning from collapse).
         """
         views = _views(batch)
         z1, z2 = self.project(torch.cat(views)).chunk(2)  # one pass: batch norm (CNN encoders) sees both views
-        loss = nt_xent(z1, z2, self.config.temperature)
-        positive = nn.functional.cosine_similarity(z1.float(), z2.float(), dim=1).mean().detach()
-        return {"loss": loss, "positive_similarity": positive}
+        return {"loss": nt_xent(z1, z2, self.config.temperature), **contrastive_diagnostics(z1, z2)}
 
     def encoder(self) -> Encoder:
         """A new `Encoder` holding a copy of the pretrained backbone (projection head left out)."""

@@ -4,7 +4,7 @@ fit it with the `Trainer`, save its encoder (``brainfm pretrain METHOD``, `eval.
 `PRETRAINERS` names them: "mae" (masked autoencoder on the ASL cohort's CBF maps, chapters 4-5), "simclr"
 (3D-Neuro-SimCLR's views and NT-Xent on structural T1 images, chapter 6), "seqinv" (contrasts simulated from qMRI maps,
 Chalcroft et al., chapter 7), "mae_structural" (the MAE objective on the structural T1 images) and "simclr_cbf"
-(SimCLR adapted to the CBF maps on the MAE's own backbone, `mae_encoder_config`: the rival of chapter 5's MAE).
+(SimCLR adapted to the CBF maps with 3D-Neuro-SimCLR's kind of backbone, a 3D CNN: the rival of chapter 5's MAE).
 "simclr", "seqinv" and "mae_structural" train the SAME backbone, `contrastive_encoder_config(profile)`: a ViT of the
 profile's ``contrastive_encoder`` preset at ``contrastive_image_size``^3, with the same Trainer settings
 (`contrastive_train_config`), so the comparison of chapter 7 differs in the objective only.
@@ -46,6 +46,7 @@ from brainfm_lite.train.loop import Trainer
 from brainfm_lite.train.rng import seeded_init
 
 ENCODER_DIR = "encoder"  # the saved encoder inside a run folder
+OBJECTIVE_DIR = "objective"  # the whole pretrained objective (the MAE with its decoder), where it is kept
 
 
 def mae_train_config(profile: Profile, **overrides) -> TrainConfig:
@@ -106,7 +107,7 @@ def pretraining_subjects(dataset, profile: Profile) -> tuple[np.ndarray, dict]:
 
 
 def fit_and_save_encoder(objective: nn.Module, dataset, config: TrainConfig, out_dir: str | Path, *,
-                         resume: bool = False, metadata: dict) -> Path:
+                         resume: bool = False, metadata: dict, keep_objective: bool = False) -> Path:
     """Train `objective` on `dataset` with the `Trainer` in `out_dir`, then save ``objective.encoder()``.
 
     Args:
@@ -117,12 +118,16 @@ def fit_and_save_encoder(objective: nn.Module, dataset, config: TrainConfig, out
         out_dir: run folder (``metrics.jsonl``, ``checkpoints/``, and the encoder in ``encoder/``).
         resume: continue from the latest checkpoint in `out_dir` (a finished run is not trained again).
         metadata: saved beside the weights, with the run's ``steps`` and ``last_loss`` added.
+        keep_objective: also save the whole objective (e.g. the MAE with its decoder, which can then show its
+            reconstructions) in ``out_dir/objective``, before the encoder.
 
     Returns:
         The folder of the saved encoder (``out_dir/encoder``).
     """
     result = Trainer(objective, dataset, config, out_dir=out_dir).fit(resume=resume)
     metadata = {**metadata, "steps": result.step, "last_loss": result.last_loss}
+    if keep_objective:  # first: a finished run is recognised by its encoder, so the encoder is written last
+        save_pretrained(objective, Path(out_dir) / OBJECTIVE_DIR, metadata=metadata)
     return save_pretrained(objective.encoder(), Path(out_dir) / ENCODER_DIR, metadata=metadata)
 
 
@@ -140,13 +145,14 @@ def pretrain_mae(profile: Profile, out_dir: str | Path, *, resume: bool = False,
         train_overrides: changes to `mae_train_config` (e.g. ``progress=False, log_every=1``).
 
     Returns:
-        The folder of the saved encoder (``out_dir/encoder``).
+        The folder of the saved encoder (``out_dir/encoder``); the whole MAE, decoder included, is saved in
+        ``out_dir/objective`` (chapter 4 shows its reconstructions).
     """
     dataset, record = _cbf_data(profile, out_dir, cache_dir, n_jobs)
     metadata = {"objective": "mae", "profile": profile.to_dict(), "pretraining_pool": record,
                 "data": f"synthetic ASL cohort, {len(dataset)} CBF maps (the evaluation's test subjects held out)"}
     return fit_and_save_encoder(mae_model(profile), dataset, mae_train_config(profile, **train_overrides), out_dir,
-                                resume=resume, metadata=metadata)
+                                resume=resume, metadata=metadata, keep_objective=True)
 
 
 def pretrain_simclr(profile: Profile, out_dir: str | Path, *, resume: bool = False, cache_dir: str | Path | None = None,
@@ -223,17 +229,27 @@ def mae_encoder_config(profile: Profile) -> EncoderConfig:
     return MAEConfig.preset(profile.mae_preset, img_size=(profile.cbf_image_size,) * 3).encoder_config()
 
 
+def simclr_cbf_encoder_config(profile: Profile) -> EncoderConfig:
+    """The backbone of SimCLR on the CBF maps: the compact 3D CNN of ``profile.cnn_widths`` at ``cbf_image_size``^3.
+
+    3D-Neuro-SimCLR pretrains a 3D CNN (a ResNet), and a small ViT trained with SimCLR at the batch sizes a CPU
+    affords stays near its chance loss (its embeddings collapse; measured in ``benchmarks/bench_simclr_collapse.py``),
+    so the rival is the method as its authors built it, scaled to the profile, not the MAE's ViT.
+    """
+    return EncoderConfig(kind="cnn", img_size=(profile.cbf_image_size,) * 3, widths=profile.cnn_widths)
+
+
 def pretrain_simclr_cbf(profile: Profile, out_dir: str | Path, *, resume: bool = False,
                         cache_dir: str | Path | None = None, n_jobs: int = 1, **train_overrides) -> Path:
-    """SimCLR adapted to ASL: the MAE's backbone (`mae_encoder_config`) trained with 3D-Neuro-SimCLR's views and
-    NT-Xent on the same CBF maps as `pretrain_mae` (the ASL cohort's pretraining pool), with the MAE's Trainer
-    settings (`mae_train_config`: steps, batch, learning rate): the self-supervised rival ICHOR compares against.
+    """SimCLR adapted to ASL, the self-supervised rival ICHOR compares against: 3D-Neuro-SimCLR's views, NT-Xent and
+    kind of backbone (a 3D CNN, `simclr_cbf_encoder_config`) on the same CBF maps as `pretrain_mae` (the ASL
+    cohort's pretraining pool), with the MAE's Trainer settings (`mae_train_config`: steps, batch, learning rate).
 
     Args and returns as :func:`pretrain_mae` (``cbf_cache/`` by default; share one with the MAE run).
     """
     dataset, record = _cbf_data(profile, out_dir, cache_dir, n_jobs)
     with seeded_init(profile.seed):
-        objective = SimCLR(SimCLRConfig(encoder=mae_encoder_config(profile),
+        objective = SimCLR(SimCLRConfig(encoder=simclr_cbf_encoder_config(profile),
                                         temperature=profile.contrastive_temperature))
     metadata = {"objective": "simclr", "profile": profile.to_dict(), "pretraining_pool": record,
                 "data": f"synthetic ASL cohort, {len(dataset)} CBF maps (the evaluation's test subjects held out)"}

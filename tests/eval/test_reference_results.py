@@ -4,12 +4,17 @@ exported weights, and a resume that trains nothing again."""
 import json
 
 import pytest
+import torch
 
 from brainfm_lite.config import load_profile
+from brainfm_lite.datasets.cbf import asl_cbf_dataset
+from brainfm_lite.datasets.splits import evaluation_split
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.asl_claim_rules import VERDICTS
+from brainfm_lite.eval.hidden_patches import hidden_patch_errors
 from brainfm_lite.eval.reference_results import FinetuneGrid, asl_reference_results
-from brainfm_lite.models.hub import from_pretrained
+from brainfm_lite.models.hub import from_pretrained, pretrained_encoder
+from brainfm_lite.models.mae import MAE
 
 TINY = dict(n_asl_subjects=16, n_asl_sites=3, cbf_image_size=32, mae_steps=2, mae_batch_size=2, finetune_steps=2,
             eval_seeds=3, device="cpu")
@@ -55,7 +60,20 @@ def test_both_encoders_are_exported_as_float16_with_a_model_card(run):
         weights = out.parent / "weights" / name
         config = json.loads((weights / "config.json").read_text())
         assert config["dtype"] == "float16" and (weights / "README.md").is_file()
-        assert from_pretrained(weights).config.img_size == (32, 32, 32)
+        assert pretrained_encoder(weights).config.img_size == (32, 32, 32)
+    assert isinstance(from_pretrained(out.parent / "weights" / "mae_cbf"), MAE)  # with its decoder: it reconstructs
+
+
+def test_the_shipped_mae_hidden_patch_error_is_recorded_and_recomputable(run):
+    folder, out, results = run
+    check = results["settings"]["hidden_patch_check"]
+    assert set(check["mse"]) == {"mae", "zero", "visible_mean"} and len(check["subjects"]) > 0
+    dataset = asl_cbf_dataset(load_profile("smoke", **TINY), cache_dir=folder / "run" / "cbf_cache")
+    assert set(check["subjects"]) <= set(evaluation_split(dataset.sites(), seed=0).test_in_site.tolist())
+    volumes = torch.stack([dataset[k]["image"] for k in check["subjects"]])
+    again = hidden_patch_errors(from_pretrained(out.parent / "weights" / "mae_cbf"), volumes,
+                                masking_ratio=check["masking_ratio"], seed=check["seed"])
+    assert again == pytest.approx(check["mse"], rel=1e-4)
 
 
 def test_resume_trains_nothing_again(run):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.models.losses import nt_xent
+from brainfm_lite.models.losses import contrastive_diagnostics, nt_xent
 
 DDP_SCRIPT = Path(__file__).with_name("ddp_nt_xent.py")
 
@@ -86,3 +86,15 @@ def test_two_processes_gather_negatives_into_the_loss_of_the_whole_batch(tmp_pat
         assert result["loss"].item() == pytest.approx(loss.item(), rel=1e-6)
         torch.testing.assert_close(result["grad1"], 2 * z1.grad[rows])
         torch.testing.assert_close(result["grad2"], 2 * z2.grad[rows])
+
+
+def test_diagnostics_tell_a_collapsed_embedding_from_a_spread_one():
+    generator = torch.Generator().manual_seed(0)
+    spread = torch.randn(16, 64, generator=generator)
+    learning = contrastive_diagnostics(spread, spread + 0.1 * torch.randn(16, 64, generator=generator))
+    assert learning["positive_similarity"] > 0.95 and abs(float(learning["negative_similarity"])) < 0.1
+    assert learning["embedding_std"] == pytest.approx(1 / math.sqrt(64), rel=0.2)  # unit vectors spread evenly
+
+    point = torch.ones(1, 64) + 0.01 * torch.randn(16, 64, generator=generator)  # every view at one point
+    collapsed = contrastive_diagnostics(point, point.flip(0))
+    assert collapsed["negative_similarity"] > 0.99 and collapsed["embedding_std"] < 0.01

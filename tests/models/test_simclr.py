@@ -18,6 +18,13 @@ def test_projection_head_has_the_requested_widths_and_no_bias():
     assert all(m.bias is None for m in linears)
 
 
+def test_a_batch_normalised_head_normalises_its_hidden_layer_only():
+    head = ProjectionHead(16, (32, 32, 8), batch_norm=True)
+    assert [type(m).__name__ for m in head] == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU",
+                                                "Linear"]
+    assert head(torch.randn(4, 16)).shape == (4, 8)
+
+
 @pytest.fixture
 def tiny_simclr():
     torch.manual_seed(0)

@@ -15,7 +15,6 @@ from brainfm_lite.train.pretrain import (
     PRETRAINERS,
     contrastive_encoder_config,
     contrastive_train_config,
-    mae_encoder_config,
     mae_for_backbone,
     mae_model,
     mae_train_config,
@@ -24,6 +23,7 @@ from brainfm_lite.train.pretrain import (
     pretrain_seqinv,
     pretrain_simclr,
     pretrain_simclr_cbf,
+    simclr_cbf_encoder_config,
 )
 
 
@@ -42,13 +42,15 @@ def test_pretrainers_name_the_five_methods():
                            "mae_structural": pretrain_mae_structural, "simclr_cbf": pretrain_simclr_cbf}
 
 
-def test_simclr_on_cbf_maps_trains_the_mae_encoder_half(tmp_path):
-    """SimCLR adapted to ASL differs from the MAE in the objective only: same ViT, pool and Trainer settings."""
+def test_simclr_on_cbf_maps_trains_the_profiles_cnn(tmp_path):
+    """SimCLR adapted to ASL: 3D-Neuro-SimCLR's kind of backbone (a 3D CNN) on the MAE's pool and Trainer settings."""
     cbf = load_profile("smoke", n_asl_subjects=16, n_asl_sites=3, cbf_image_size=32, mae_batch_size=2, device="cpu")
     folder = pretrain_simclr_cbf(cbf, tmp_path, max_steps=2, log_every=1, progress=False)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2] and all(math.isfinite(line["loss"]) for line in lines)
-    assert from_pretrained(folder).config == mae_model(cbf).encoder().config == mae_encoder_config(cbf)
+    assert {"positive_similarity", "negative_similarity", "embedding_std"} <= set(lines[-1])  # collapse is visible
+    config = from_pretrained(folder).config
+    assert config == simclr_cbf_encoder_config(cbf) and config.kind == "cnn" and config.widths == (8, 16, 32, 64)
     metadata = json.loads((folder / "config.json").read_text())["metadata"]
     assert metadata["objective"] == "simclr" and "CBF maps" in metadata["data"]
 
