@@ -2,8 +2,13 @@
 
 The sources in ``book/`` are never rewritten: executed copies go to ``<build>/stage/`` together with the book's
 configuration, and Jupyter Book renders that stage into ``<build>/html``. Each chapter writes its metrics JSON to
-``<build>/results/<profile>/<chapter>.json``; the runner adds its wall time and puts a provenance note at the top of
-the executed page.
+``<build>/results/<profile>/<chapter>.json``; the runner adds its wall time, puts a provenance note at the top of
+the executed page and hides what a reader does not need (papermill's injected-parameters cell, the chapter's own
+provenance table, which the note replaces).
+
+Building some chapters (``--chapters 01_data``) keeps the whole book: the others keep their executed copy from an
+earlier run in the same build folder, or appear as "not executed yet" pages, so navigation and search always cover
+every chapter. A chapter that fails leaves its executed copy in ``<build>/executed/`` and the stage untouched.
 
     python data_scripts/run_book.py --profile smoke            # what `make book` runs
     python data_scripts/run_book.py --profile full --store-reference   # also copy the JSON to book/results/full/
@@ -12,6 +17,7 @@ the executed page.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -27,6 +33,10 @@ from brainfm_lite.config import PROFILES
 from brainfm_lite.errors import BrainFMError, InputError
 
 BOOK_FILES = ("_config.yml", "_toc.yml")
+# The cell tag by which Jupyter Book (myst-nb) leaves a cell out of the page.
+HIDE_CELL = "remove-cell"
+# Output metadata by which `ChapterRun.show_provenance` marks its table (the runner's note replaces it on the page).
+PROVENANCE_OUTPUT = {"brainfm_lite": "provenance"}
 # Longest a single cell may run before the chapter is failed (seconds; None = no limit). A hung kernel then fails
 # the run with a clear error instead of blocking CI until its time limit.
 CELL_TIMEOUT_S = {"smoke": 600, "reference": 7200, "colab": 3600, "full": None}
@@ -113,8 +123,27 @@ def execute_chapter(notebook: Path, output: Path, *, profile_name: str, results_
     wall = time.perf_counter() - start
     result = ChapterResult(notebook.stem, error is None, round(wall, 1), output, error)
     _finish_record(results_dir / f"{notebook.stem}.json", result)
+    _tidy_for_the_page(output)
     _insert_provenance_note(output, results_dir / f"{notebook.stem}.json", profile_name)
     return result
+
+
+def _tidy_for_the_page(executed: Path) -> None:
+    """Hide papermill's injected-parameters cell (it shows the builder's own paths) and drop the chapter's provenance
+    table (the note that `_insert_provenance_note` puts under the title says the same, once)."""
+    import nbformat
+
+    if not executed.is_file():
+        return
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and HIDE_CELL not in tags:
+            tags.append(HIDE_CELL)
+        if cell.cell_type == "code":
+            cell.outputs = [out for out in cell.outputs
+                            if not PROVENANCE_OUTPUT.items() <= out.get("metadata", {}).items()]
+    nbformat.write(nb, executed)
 
 
 def _finish_record(path: Path, result: ChapterResult) -> None:
@@ -130,8 +159,6 @@ def _finish_record(path: Path, result: ChapterResult) -> None:
 
 def _insert_provenance_note(executed: Path, record_path: Path, profile_name: str) -> None:
     """Put a 'how this page was produced' note right under the chapter title of the executed copy."""
-    import nbformat
-
     if not executed.is_file() or not record_path.is_file():
         return
     record = json.loads(record_path.read_text())
@@ -145,21 +172,61 @@ def _insert_provenance_note(executed: Path, record_path: Path, profile_name: str
         f"torch {versions.get('torch')}, monai {versions.get('monai')}). "
         f"Its numbers are in `results/{profile_name}/{record_path.name}`.\n:::"
     )
-    nb = nbformat.read(executed, as_version=4)
-    cell = nbformat.v4.new_markdown_cell(note)
-    cell.metadata["tags"] = ["provenance"]
+    _insert_note(executed, note, tag="provenance")
+
+
+def _insert_note(notebook: Path, text: str, *, tag: str) -> None:
+    """Insert a Markdown cell tagged `tag` right under the title (the first cell) of `notebook`."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.metadata["tags"] = [tag]
     nb.cells.insert(1, cell)
-    nbformat.write(nb, executed)
+    nbformat.write(nb, notebook)
 
 
 def stage_book(root: Path, stage: Path) -> None:
-    """Copy the book's configuration and non-notebook pages into a fresh stage folder."""
+    """Copy the book's configuration and non-notebook pages into the stage folder, keeping executed chapters.
+
+    Everything else in the stage is replaced, so a page deleted from ``book/`` leaves the site; executed copies of
+    the book's chapters from an earlier run stay, for the chapters this run does not execute.
+    """
+    executed = {stage / notebook.relative_to(root) for notebook in chapter_notebooks(root)}
     if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir(parents=True)
+        for path in sorted(stage.rglob("*"), reverse=True):  # a folder's files before the folder
+            if path.is_dir() and not path.is_symlink():
+                if not any(path.iterdir()):
+                    path.rmdir()
+            elif path not in executed:
+                path.unlink()
+    stage.mkdir(parents=True, exist_ok=True)
     for name in BOOK_FILES:
         shutil.copy2(root / name, stage / name)
-    shutil.copytree(root / "book", stage / "book", ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    shutil.copytree(root / "book", stage / "book", ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"),
+                    dirs_exist_ok=True)
+
+
+def stage_unexecuted_chapters(root: Path, stage: Path) -> list[str]:
+    """Give every chapter without an executed copy in the stage a page: its source, under a "not executed" note.
+
+    Returns:
+        The stems of those chapters.
+    """
+    missing = []
+    for notebook in chapter_notebooks(root):
+        staged = stage / notebook.relative_to(root)
+        if staged.is_file():
+            continue
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(notebook, staged)
+        _insert_note(staged, (
+            ":::{admonition} Not executed in this build\n:class: warning\n"
+            "This chapter has not been run in this build yet, so its code shows no output. "
+            f"Run it with `make book CHAPTERS={notebook.stem}` (or `brainfm book --chapters {notebook.stem}`).\n:::"
+        ), tag="not-executed")
+        missing.append(notebook.stem)
+    return missing
 
 
 def render_html(stage: Path, output_root: Path, *, warnings_as_errors: bool = False) -> Path:
@@ -184,7 +251,8 @@ def run_book(root: Path, *, profile_name: str = "smoke", chapters: list[str] | N
     Args:
         root: the repository root (holds `_toc.yml`, `_config.yml`, `book/`).
         profile_name: smoke, reference, colab or full (papermill parameters from `book/params/<profile_name>.yaml`).
-        chapters: notebook stems to execute (e.g. ["01_data"]); others are left out of the render.
+        chapters: notebook stems to execute (e.g. ["01_data"]); the others keep their executed copy from an earlier
+            run into the same `build_dir`, or render as "not executed yet" pages.
         build_dir: output folder named `_build` (default `<root>/_build`); HTML lands in `<build_dir>/html`.
         store_reference: copy each chapter's metrics JSON to `book/results/<profile_name>/` (for full-profile runs).
     """
@@ -208,40 +276,26 @@ def run_book(root: Path, *, profile_name: str = "smoke", chapters: list[str] | N
     stage_book(root, stage)
     run = BookRun(profile_name)
     for notebook in notebooks:
-        log(f"[{profile_name}] executing {notebook.relative_to(root)} ...")
-        result = execute_chapter(notebook, stage / notebook.relative_to(root), profile_name=profile_name,
+        page = notebook.relative_to(root)
+        log(f"[{profile_name}] executing {page} ...")
+        result = execute_chapter(notebook, build_dir / "executed" / page, profile_name=profile_name,
                                  results_dir=results_dir, params_file=params_file)
         log(f"[{profile_name}]   {'ok' if result.ok else 'FAILED'} in {result.wall_time_s} s"
             + (f": {result.error}" if result.error else ""))
+        if result.ok:  # a failed chapter stays in executed/ for a look; the stage keeps its last good copy
+            (stage / page).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(result.executed, stage / page)
+            result.executed = stage / page
         run.chapters.append(result)
         if store_reference and result.ok:
             reference = root / "book" / "results" / profile_name / f"{notebook.stem}.json"
             reference.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(results_dir / f"{notebook.stem}.json", reference)
     if render and run.ok:
-        _write_stage_toc(root, stage, {nb.stem for nb in notebooks} if chapters else None)
+        missing = stage_unexecuted_chapters(root, stage)
+        if chapters:
+            log(f"[{profile_name}] the other chapters keep their pages from earlier runs"
+                + (f"; not executed yet: {', '.join(missing)}" if missing else ""))
         run.html = render_html(stage, build_dir.parent, warnings_as_errors=warnings_as_errors)
     return run
 
-
-def _write_stage_toc(root: Path, stage: Path, keep: set[str] | None) -> None:
-    """When only some chapters ran, drop the others from the staged table of contents (they have no executed copy)."""
-    if keep is None:
-        return
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    present = {p for p in toc_files(root) if not (root / f"{p}.ipynb").is_file() or Path(p).name in keep}
-
-    def prune(entries):
-        out = []
-        for entry in entries or []:
-            if "file" in entry and entry["file"] not in present:
-                continue
-            if "sections" in entry:
-                entry["sections"] = prune(entry["sections"])
-            out.append(entry)
-        return out
-
-    toc["chapters"] = prune(toc.get("chapters"))
-    for part in toc.get("parts", []):
-        part["chapters"] = prune(part.get("chapters"))
-    (stage / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))

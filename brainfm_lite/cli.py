@@ -18,16 +18,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from brainfm_lite.errors import BrainFMError
+from brainfm_lite.errors import BrainFMError, InputError
 
 
 def _book(args) -> int:
     from brainfm_lite.book_runner import run_book
     from brainfm_lite.provenance import repo_root
 
-    root = Path(args.root) if args.root else repo_root()
+    root = repo_root(args.root)  # the checkout holding --root (default: the working directory)
     if root is None:
-        print("brainfm book: run it inside a brainfm-lite checkout (or pass --root)", file=sys.stderr)
+        where = f"--root {args.root} is not" if args.root else "the working directory is not"
+        print(f"brainfm book: {where} inside a brainfm-lite checkout (a folder with _toc.yml and brainfm_lite/); "
+              "run it from a clone of the repository or pass --root", file=sys.stderr)
         return 2
     run = run_book(root, profile_name=args.profile_name, chapters=args.chapters, build_dir=args.build_dir,
                    render=not args.no_render, warnings_as_errors=args.strict, store_reference=args.store_reference)
@@ -43,8 +45,9 @@ def _cohort(args) -> int:
     from brainfm_lite.sim.bids import write_bids
     from brainfm_lite.sim.cohort import make_cohort
 
+    out = _folder("--out", args.out)
     cohort = make_cohort(args.n, seed=args.seed, spacing_mm=args.spacing_mm, n_sites=args.sites)
-    print(f"wrote {write_bids(cohort, args.out)}")
+    print(f"wrote {write_bids(cohort, out)}")
     return 0
 
 
@@ -53,7 +56,15 @@ def _preprocess(args) -> int:
     from brainfm_lite.preprocess.pipeline import preprocess
 
     register = None if args.register == "none" else args.register
-    out = preprocess(load_volume(args.input), spacing_mm=args.spacing_mm, register=register)
+    volume = load_volume(args.input)
+    try:
+        out = preprocess(volume, spacing_mm=args.spacing_mm, register=register)
+    except RuntimeError as err:  # SimpleITK's own errors: one line naming the file, not an ITK traceback
+        if "SimpleITK" not in str(err):
+            raise
+        reason = str(err).strip().splitlines()[-1]
+        raise InputError(f"{args.input}: preprocessing failed in SimpleITK ({reason}); a volume of shape "
+                         f"{volume.shape} may be too small for bias-field correction and registration") from err
     print(f"wrote {save_volume(out, args.output)}")
     return 0
 
@@ -65,25 +76,43 @@ def _data(args) -> int:
 
 
 def _profile(args):
-    """The profile named by --profile with the --set KEY=VALUE overrides (values read as YAML: 8, 1e-3, tiny)."""
-    import yaml
+    """The profile named by --profile with the --set KEY=VALUE overrides, every value checked.
 
+    Each VALUE is read as its field's type (8, 3e-4, true, tiny, [8, 16] or 8,16), not guessed by YAML.
+    """
     from brainfm_lite.config import load_profile
-    from brainfm_lite.errors import InputError
 
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise InputError(f"--set takes KEY=VALUE; got {item!r}")
-        overrides[key] = yaml.safe_load(value)
+        overrides[key.strip()] = value
     return load_profile(args.profile_name, **overrides)
 
 
+def _folder(option: str, value) -> Path:
+    """The folder an option names; InputError when a file is there."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path}: is a file; give a folder (it is created when missing)")
+    return path
+
+
+def _file(option: str, value) -> Path:
+    """The file an option names; InputError when a folder is there."""
+    path = Path(value)
+    if path.is_dir():
+        raise InputError(f"{option} {path}: is a folder; give a file name")
+    return path
+
+
 def _pretrain(args) -> int:
-    # The methods are checked here, not by argparse choices: reading PRETRAINERS imports torch (seconds), which
-    # every other command would then pay for.
-    from brainfm_lite.errors import InputError
+    # The profile is checked first, before torch is imported (seconds). The methods are checked here, not by
+    # argparse choices: reading PRETRAINERS imports torch, which every other command would then pay for.
+    profile = _profile(args)
+    name = args.variant if args.objective == "seqinv" else args.objective
+    out = _folder("--out", args.out or f"runs/pretrain_{name}_{_profile_label(args)}")
     from brainfm_lite.train.pretrain import PRETRAINERS
 
     if args.objective not in PRETRAINERS:
@@ -91,54 +120,55 @@ def _pretrain(args) -> int:
     options = dict(resume=args.resume, n_jobs=args.jobs)
     if args.objective == "seqinv":
         options["variant"] = args.variant
-    name = options.get("variant", args.objective)
-    out = Path(args.out or f"runs/pretrain_{name}_{_profile_label(args)}")
-    print(f"wrote {PRETRAINERS[args.objective](_profile(args), out, **options)}")
+    print(f"wrote {PRETRAINERS[args.objective](profile, out, **options)}")
     return 0
 
 
 def _evaluate(args) -> int:
-    from brainfm_lite.errors import InputError
-    from brainfm_lite.eval.asl_evaluation import evaluate_asl
-
     if args.benchmark == "structural":
         return _compare(args)
     if args.benchmark == "recon":
         return _recon(args)
     if not args.encoder:
         raise InputError("evaluate asl needs --encoder DIR (a saved encoder folder)")
-    out = Path(args.out or Path(args.encoder).parent / "asl_results.json")
+    profile = _profile(args)
+    out = _file("--out", args.out or Path(args.encoder).parent / "asl_results.json")
+    from brainfm_lite.eval.asl_evaluation import evaluate_asl
+
     cache = Path(args.encoder).parent / "cbf_cache"  # pretrain_mae's cache, when the encoder came from it
-    evaluate_asl(_profile(args), args.encoder, out, modes=args.modes, tasks=args.tasks, fractions=args.fractions,
+    evaluate_asl(profile, args.encoder, out, modes=args.modes, tasks=args.tasks, fractions=args.fractions,
                  cache_dir=cache if cache.is_dir() else None)
     print(f"wrote {out}")
     return 0
 
 
 def _compare(args) -> int:
+    profile = _profile(args)
+    out = _folder("--out", args.out or f"runs/comparison_{_profile_label(args)}")
     from brainfm_lite.eval.comparison import compare_methods
 
-    out = Path(args.out or f"runs/comparison_{_profile_label(args)}")
-    compare_methods(_profile(args), out, methods=args.methods, n_jobs=args.jobs, resume=args.resume)
+    compare_methods(profile, out, methods=args.methods, n_jobs=args.jobs, resume=args.resume)
     print(f"wrote {out / 'comparison.json'}")
     return 0
 
 
 def _recon(args) -> int:
+    profile = _profile(args)
+    out = _folder("--out", args.out or f"runs/recon_{_profile_label(args)}")
     from brainfm_lite.eval.recon_experiments import RESULTS_FILE, run_recon_experiments
 
-    out = Path(args.out or f"runs/recon_{_profile_label(args)}")
-    run_recon_experiments(_profile(args), out, n_jobs=args.jobs, resume=args.resume)
+    run_recon_experiments(profile, out, n_jobs=args.jobs, resume=args.resume)
     print(f"wrote {out / RESULTS_FILE}")
     return 0
 
 
 def _results(args) -> int:
+    profile = _profile(args)
+    run_dir = _folder("--run-dir", args.run_dir or f"runs/results_{args.target}_{_profile_label(args)}")
+    out = _file("--out", args.out) if args.out else None
     from brainfm_lite.eval.reference_results import FinetuneGrid, asl_reference_results, asl_results_path
 
-    profile = _profile(args)
-    run_dir = Path(args.run_dir or f"runs/results_{args.target}_{_profile_label(args)}")
-    out = Path(args.out) if args.out else asl_results_path(profile.name)
+    out = out or asl_results_path(profile.name)
     finetune = FinetuneGrid(encoders=tuple(args.finetune_encoders), tasks=tuple(args.finetune_tasks),
                             fractions=tuple(args.finetune_fractions))
     results = asl_reference_results(profile, run_dir, resume=args.resume, out=out, finetune=finetune,
@@ -266,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrainFMError as err:
         print(f"brainfm {args.command}: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the file system refused (permissions, a full disk ...): one line, not a traceback
+        print(f"brainfm {args.command}: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,11 +8,20 @@ get the same values as the book). A chapter or command takes a profile name plus
     >>> cfg = load_profile("smoke", n_subjects=4)
     >>> cfg.spacing_mm
     4.0
+
+Every value is converted to its field's declared type (a YAML ``3e-4`` is a string to YAML 1.1, and a list is a
+list, while the field is a float or a tuple), and checked, before anything runs: a wrong type, a negative count, a
+NaN rate or an unknown preset raises `InputError` naming the field.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.util
+import math
+import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +31,8 @@ from brainfm_lite.errors import InputError
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 PROFILES = ("smoke", "reference", "colab", "full")  # from the smallest to the largest
+REGISTRATIONS = ("rigid", "affine", "none")
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -149,15 +160,165 @@ class Profile:
     contrastive_temperature: float
     cnn_widths: tuple[int, ...]
 
+    def __post_init__(self):
+        for name in _field_types():
+            object.__setattr__(self, name, check_value(name, getattr(self, name)))  # frozen: set once, here
+        _check_sizes(self)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@functools.lru_cache(maxsize=1)
+def _field_types() -> dict[str, type]:
+    return typing.get_type_hints(Profile)
+
+
+@functools.lru_cache(maxsize=1)
+def _presets():
+    """The size presets, read from models/presets.py without importing brainfm_lite.models (which loads torch)."""
+    spec = importlib.util.spec_from_file_location("_brainfm_presets", Path(__file__).parent / "models" / "presets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    """The fields with a few allowed values, and those values."""
+    presets = _presets()
+    return {"register": REGISTRATIONS, "mae_preset": tuple(presets.MAE_PRESETS),
+            "contrastive_encoder": tuple(presets.ENCODER_PRESETS), "diffusion_preset": tuple(presets.DIFFUSION_PRESETS)}
+
+
+# Integer fields that may be 0; every other integer counts something that must be there (>= 1).
+_MAY_BE_ZERO = {"seed", "num_workers"}
+# Real fields that must be > 0, besides every learning rate (``*_lr``, ``*_lrs``).
+_POSITIVE = {"spacing_mm", "recon_spacing_mm", "contrastive_temperature"}
+
+
+def check_value(name: str, value):
+    """`value` converted to the declared type of the Profile field `name`, and checked.
+
+    Strings are parsed by the field's type (``"3e-4"`` for a float, ``"[8, 16]"`` or ``"8,16"`` for a tuple,
+    ``"true"`` for a bool), so a command line's ``--set KEY=VALUE`` and a YAML file get the same treatment;
+    lists become tuples.
+
+    Raises:
+        InputError: unknown field, a value of another type, or one out of the field's range, naming the field.
+    """
+    types = _field_types()
+    if name not in types:
+        raise InputError(f"unknown profile key {name!r}; known keys are {sorted(types)}")
+    value = _convert(name, value, types[name])
+    requirement = _requirement(name, value)
+    if requirement:
+        raise InputError(f"{name} must be {requirement}, got {value!r}")
+    return value
+
+
+def _convert(name: str, value, hint):
+    """`value` as the type `hint` (int, float, bool, str, tuple[T, ...]); InputError naming `name` otherwise."""
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, str):
+            parsed = _yaml_scalar(value) if value.strip().startswith("[") else None
+            value = parsed if isinstance(parsed, list) else [part for part in value.split(",") if part.strip()]
+        if not isinstance(value, (list, tuple)) or not value:
+            raise InputError(f"{name} must be a non-empty list of {_type_words(typing.get_args(hint)[0], plural=True)}"
+                             f", got {value!r}")
+        return tuple(_convert(f"{name}[{k}]", item, typing.get_args(hint)[0]) for k, item in enumerate(value))
+    if isinstance(value, str) and hint is not str:
+        value = _from_text(value.strip(), hint)
+    ok = (isinstance(value, hint) and not (hint is not bool and isinstance(value, bool))) or \
+        (hint is float and isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        raise InputError(f"{name} must be {_type_words(hint)}, got {value!r}")
+    if hint is float:
+        value = float(value)
+        if not math.isfinite(value):
+            raise InputError(f"{name} must be a finite number, got {value!r}")
+    if hint is str and not value.strip():
+        raise InputError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _from_text(text: str, hint):
+    """A command-line or YAML string as `hint`; the string itself when it does not parse (the type check then
+    reports it)."""
+    try:
+        if hint is int:
+            return int(text)
+        if hint is float:
+            return float(text)
+    except ValueError:
+        return text
+    if hint is bool and text.lower() in ("true", "false", "yes", "no", "on", "off"):
+        return text.lower() in ("true", "yes", "on")
+    return text
+
+
+def _yaml_scalar(text: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+
+
+def _type_words(hint, plural: bool = False) -> str:
+    if plural:
+        return {int: "integers", float: "numbers", bool: "true/false values", str: "strings"}.get(hint, str(hint))
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(hint, str(hint))
+
+
+def _requirement(name: str, value) -> str | None:
+    """What `value` of the field `name` fails to be, in words; None when it is fine."""
+    choices = _choices()
+    if name in choices and value not in choices[name]:
+        return f"one of {', '.join(choices[name])}"
+    if name == "device" and not DEVICE_PATTERN.fullmatch(value):
+        return '"auto", "cpu", "cuda", "cuda:<index>" or "mps"'
+    numbers = value if isinstance(value, tuple) else (value,)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in numbers):
+        lowest = 0 if name in _MAY_BE_ZERO else 1
+        if min(numbers) < lowest:
+            return f"{'integers' if isinstance(value, tuple) else 'an integer'} >= {lowest}"
+    if all(isinstance(v, float) for v in numbers):
+        if name == "diffusion_ema_decay" and not 0.0 <= value < 1.0:
+            return "in [0, 1)"
+        if (name in _POSITIVE or name.endswith(("_lr", "_lrs"))) and min(numbers) <= 0:
+            return "positive"
+    return None
+
+
+def _check_sizes(profile: Profile) -> None:
+    """Sizes that must fit the networks' patches and levels (checked here so that a run fails before simulating)."""
+    presets = _presets()
+    multiples = {"cbf_image_size": (presets.MAE_PRESETS[profile.mae_preset]["patch_size"], "the MAE preset's patch"),
+                 "contrastive_image_size": (presets.ENCODER_PRESETS[profile.contrastive_encoder]["patch_size"],
+                                            "the contrastive encoder preset's patch"),
+                 "recon_image_size": (16, "the diffusion U-Net's halvings")}
+    for name, (multiple, why) in multiples.items():
+        if getattr(profile, name) % multiple:
+            raise InputError(f"{name} must be a multiple of {multiple} ({why}), got {getattr(profile, name)}")
+
+
+def _one_line(err: Exception) -> str:
+    """A YAML error as "line L, column C: problem" (PyYAML's own message spans lines, with a caret drawing)."""
+    mark, problem = getattr(err, "problem_mark", None), getattr(err, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return " ".join(str(err).split())
 
 
 def load_profile(name_or_path: str | Path = "smoke", **overrides) -> Profile:
     """Read a profile by name (smoke, reference, colab, full) or from a YAML path, then apply keyword overrides.
 
+    Values, the file's and the overrides', are converted to each field's type and checked (`check_value`); an
+    override may be a string, as typed on a command line (``mae_lr="3e-4"``).
+
     Raises:
-        InputError: unknown profile name, unreadable file, or a key that is not a `Profile` field.
+        InputError: unknown profile name, unreadable file, a file that is not a mapping of keys to values, a key
+            that is not a `Profile` field, or a value of the wrong type or out of range (naming the field, and
+            whether it came from the file or an override).
     """
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
@@ -167,15 +328,24 @@ def load_profile(name_or_path: str | Path = "smoke", **overrides) -> Profile:
     if not path.is_file():
         raise InputError(f"{path}: profile file not found")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise InputError(f"{path}: not valid YAML ({err})") from err
-    values = {**values, **overrides}
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as err:
+        raise InputError(f"{path}: not valid YAML ({_one_line(err)})") from err
+    if not isinstance(values, dict):
+        raise InputError(f"{path}: a profile is a mapping of keys to values, got {type(values).__name__}")
     fields = {f.name for f in dataclasses.fields(Profile)}
-    unknown = sorted(set(values) - fields)
-    missing = sorted(fields - set(values))
+    unknown = sorted(str(key) for key in set(values) | set(overrides) if key not in fields)
+    missing = sorted(fields - set(values) - set(overrides))
     if unknown:
         raise InputError(f"{path}: unknown profile keys {unknown}; known keys are {sorted(fields)}")
     if missing:
         raise InputError(f"{path}: profile keys missing: {missing}")
-    return Profile(**values)
+    for name, value in overrides.items():
+        try:
+            overrides[name] = check_value(name, value)
+        except InputError as err:
+            raise InputError(f"override {err} (profile {path})") from None
+    try:
+        return Profile(**{**values, **overrides})
+    except InputError as err:
+        raise InputError(f"{path}{' with its overrides' if overrides else ''}: {err}") from None

@@ -141,8 +141,12 @@ class ChapterRun:
         return "| run | |\n|---|---|\n" + "\n".join(f"| {k} | {val} |" for k, val in rows)
 
     def show_provenance(self) -> None:
-        """Display the provenance table in a notebook (plain text elsewhere)."""
-        _show_markdown(self.provenance_markdown())
+        """Display the provenance table in a notebook (plain text elsewhere).
+
+        The output carries the metadata ``{"brainfm_lite": "provenance"}``: the book's runner drops it from the
+        rendered page, which shows the same facts once, in a note under the chapter's title.
+        """
+        _show_markdown(self.provenance_markdown(), metadata={"brainfm_lite": "provenance"})
 
     def reference(self) -> dict | None:
         """Metrics recorded by a full-profile run under `book/results/full/<chapter>.json`, if present."""
@@ -181,7 +185,7 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _show_markdown(text: str) -> None:
+def _show_markdown(text: str, metadata: dict | None = None) -> None:
     try:
         from IPython import get_ipython
         from IPython.display import Markdown, display
@@ -191,4 +195,4 @@ def _show_markdown(text: str) -> None:
     if get_ipython() is None:
         print(text)
     else:
-        display(Markdown(text))
+        display(Markdown(text), metadata=metadata)

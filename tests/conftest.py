@@ -1,5 +1,8 @@
-"""Fixtures shared by every test folder: torchrun, and small NIfTI fixtures (fixed seeds, files in tmp_path)."""
+"""Fixtures shared by every test folder: torchrun, small NIfTI fixtures (fixed seeds, files in tmp_path), and the
+book executed and rendered at smoke once per session."""
 
+import hashlib
+import importlib.util
 import os
 import signal
 import subprocess
@@ -13,6 +16,17 @@ import pytest
 from brainfm_lite.data.volume import Volume
 
 TORCHRUN_TIMEOUT_S = 180
+TOY_PROBLEM = Path(__file__).with_name("train") / "toy_problem.py"
+
+
+@pytest.fixture(scope="session")
+def toy():
+    """tests/train/toy_problem.py (a file torchrun also runs as a script): SmoothVolumes, MaskedVoxelObjective,
+    ToyCrash, toy_config, train; a tiny masked-voxel objective whose forward draws random numbers."""
+    spec = importlib.util.spec_from_file_location("toy_problem", TOY_PROBLEM)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def torchrun(script, *args, n_processes: int = 2) -> str:
@@ -78,3 +92,42 @@ def write_nifti(tmp_path):
         return path
 
     return write
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tree_digest(folder: Path) -> str:
+    """One hash of every file (path and bytes) under `folder`."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and ".ipynb_checkpoints" not in path.parts:
+            digest.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def tree_digest():
+    """`tree_digest(folder) -> str`: one hash of every file under a folder (to show it unchanged)."""
+    return _tree_digest
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory):
+    """The book executed at smoke and rendered with warnings as errors, once per session: (BookRun, build, digest).
+
+    It runs as a user who rebuilds one chapter would: every chapter but the first (not rendered), then the first
+    alone (`make book CHAPTERS=01_data`), whose render must still hold the whole book. Each chapter runs once.
+    The BookRun lists every chapter; digest is that of book/ before the runs (the sources must stay untouched).
+    """
+    from brainfm_lite.book_runner import chapter_notebooks, run_book
+
+    build = tmp_path_factory.mktemp("book") / "_build"
+    before = _tree_digest(ROOT / "book")
+    first, *others = [notebook.stem for notebook in chapter_notebooks(ROOT)]
+    earlier = run_book(ROOT, profile_name="smoke", chapters=others, build_dir=build, render=False)
+    run = run_book(ROOT, profile_name="smoke", chapters=[first], build_dir=build, warnings_as_errors=True)
+    run.chapters = earlier.chapters + run.chapters
+    if not earlier.ok:
+        run.html = None  # as a failed full build: no site
+    return run, build, before

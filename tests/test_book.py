@@ -1,9 +1,9 @@
 """The book: notebooks are clean and open the same way; every chapter executes at smoke; the HTML builds strictly.
 
-The full execution + strict build runs once per session (module fixture) and several tests read its outputs.
+The full execution + strict build runs once per session (the ``smoke_book`` fixture in conftest.py) and several
+tests read its outputs (tests/test_book_browser.py opens the same site in a browser).
 """
 
-import hashlib
 import json
 import re
 import shutil
@@ -17,6 +17,7 @@ from brainfm_lite.book_runner import chapter_notebooks, run_book, toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = chapter_notebooks(ROOT)
+CODE_COLUMNS = 88  # what fits the page's code box without a horizontal scrollbar (checked in a browser too)
 
 
 def test_every_notebook_in_book_is_in_the_toc():
@@ -44,7 +45,16 @@ def test_notebook_opens_the_same_way(notebook):
     assert "What you will learn" in cells[0].source
     first_code = [c for c in cells if c.cell_type == "code"][:3]
     assert "find_spec(\"brainfm_lite\")" in first_code[0].source, "first code cell must be the install cell"
+    assert "remove-cell" in first_code[0].metadata.get("tags", []), "the install cell is for Colab, not the page"
     assert "parameters" in first_code[2].metadata.get("tags", []), "third code cell must be the parameters cell"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_cells_fit_the_page(notebook):
+    """Every line of code is at most 88 characters, so the page shows it whole (no horizontal scrollbar)."""
+    long = [f"cell {c.get('id')}: {len(line)} chars: {line[:60]}..." for c in _cells(notebook)
+            if c.cell_type == "code" for line in c.source.splitlines() if len(line) > CODE_COLUMNS]
+    assert not long, f"{len(long)} code lines over {CODE_COLUMNS} characters:\n" + "\n".join(long)
 
 
 def test_profiles_parameter_files_exist():
@@ -79,29 +89,29 @@ def test_chapters_import_the_package_from_its_subpackages(notebook):
     assert not deep, f"import these from their subpackage instead: {deep}"
 
 
-def _tree_digest(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and ".ipynb_checkpoints" not in path.parts:
-            digest.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
-    return digest.hexdigest()
-
-
-@pytest.fixture(scope="module")
-def smoke_book(tmp_path_factory):
-    """Execute every chapter at smoke and build the HTML with warnings as errors (once for this module)."""
-    build = tmp_path_factory.mktemp("book") / "_build"
-    before = _tree_digest(ROOT / "book")
-    run = run_book(ROOT, profile_name="smoke", build_dir=build, warnings_as_errors=True)
-    return run, build, before
-
-
 @pytest.mark.book
 def test_every_chapter_executes_at_smoke(smoke_book):
     run, build, _ = smoke_book
     failed = [(c.chapter, c.error) for c in run.chapters if not c.ok]
     assert not failed
-    assert len(run.chapters) == len(NOTEBOOKS)
+    assert sorted(c.chapter for c in run.chapters) == sorted(nb.stem for nb in NOTEBOOKS)
+
+
+@pytest.mark.book
+def test_a_subset_build_keeps_every_chapter_in_navigation_and_search(smoke_book):
+    """The site was rendered by a build of the first chapter alone (see `smoke_book`): the other chapters, executed
+    by the build before, still have their pages, are in every page's navigation and are found by search."""
+    run, build, _ = smoke_book
+    html = build / "html"
+    landing = (html / f"{toc_files(ROOT)[0]}.html").read_text()
+    for notebook in NOTEBOOKS:
+        page = notebook.relative_to(ROOT).with_suffix(".html")
+        assert (html / page).is_file(), f"{page} is missing from the site"
+        assert f'href="{page.name}"' in landing, f"{page} is missing from the navigation"
+        assert "Not executed in this build" not in (html / page).read_text()
+    index = (html / "searchindex.js").read_text()
+    assert "perfus" in index  # the stem Sphinx's English search indexes "perfusion" under
+    assert all(f'"{page}"' in index for page in toc_files(ROOT)), "a page is missing from the search index"
 
 
 @pytest.mark.book
@@ -126,9 +136,9 @@ def test_each_chapter_writes_metrics_with_provenance(smoke_book):
 
 
 @pytest.mark.book
-def test_running_the_book_leaves_the_sources_untouched(smoke_book):
+def test_running_the_book_leaves_the_sources_untouched(smoke_book, tree_digest):
     _, _, before = smoke_book
-    assert _tree_digest(ROOT / "book") == before
+    assert tree_digest(ROOT / "book") == before
 
 
 def _mini_book(tmp_path: Path, code: str, extra_parameters: str = "") -> Path:
@@ -174,3 +184,55 @@ def test_the_book_build_turns_widgets_off_in_chapters_that_offer_them(tmp_path):
     root = _mini_book(tmp_path, "assert interactive is False, interactive", extra_parameters="interactive = True")
     run = run_book(root, profile_name="smoke", build_dir=tmp_path / "_build", render=False, log=lambda *_: None)
     assert run.ok, run.chapters[0].error
+
+
+def _add_chapter(root: Path, stem: str, code: str) -> None:
+    """Add a chapter (a title, the parameters cell, one code cell) to a `_mini_book` and to its table of contents."""
+    params = nbformat.v4.new_code_cell("profile_name = 'x'\noverrides = {}\nresults_dir = None\n")
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# Chapter {stem}"), params,
+                                         nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "book" / f"{stem}.ipynb")
+    with (root / "_toc.yml").open("a") as toc:
+        toc.write(f"  - file: book/{stem}\n")
+
+
+def test_building_one_chapter_keeps_the_whole_book(tmp_path):
+    """`--chapters` executes some chapters and renders all: the others keep their last executed page, or show as
+    not executed yet; navigation and search cover every chapter."""
+    root = _mini_book(tmp_path, "print('output of chapter one')")
+    _add_chapter(root, "02_more", "print('perfusion, measured in chapter two')")
+    build, html = tmp_path / "_build", tmp_path / "_build" / "html"
+    quiet = {"profile_name": "smoke", "build_dir": build, "log": lambda *_: None}
+
+    first = run_book(root, chapters=["01_mini"], **quiet)
+    assert first.ok and first.html == html
+    not_yet = (html / "book" / "02_more.html").read_text()
+    assert "Not executed in this build" in not_yet and "CHAPTERS=02_more" in not_yet
+
+    second = run_book(root, chapters=["02_more"], **quiet)
+    assert second.ok and [c.chapter for c in second.chapters] == ["02_more"]
+    one, two = ((html / "book" / name).read_text() for name in ("01_mini.html", "02_more.html"))
+    assert "output of chapter one" in one, "chapter one lost its executed output"
+    assert "perfusion, measured in chapter two" in two and "Not executed in this build" not in two
+    assert 'href="02_more.html"' in one and 'href="01_mini.html"' in two, "navigation lacks a chapter"
+    index = (html / "searchindex.js").read_text()
+    assert '"book/01_mini"' in index and '"book/02_more"' in index and "perfus" in index
+
+
+def test_pages_hide_the_injected_parameters_and_show_provenance_once(tmp_path):
+    from brainfm_lite.book_runner import PROVENANCE_OUTPUT, _tidy_for_the_page
+
+    injected = nbformat.v4.new_code_cell("results_dir = '/tmp/somewhere/_build/results/smoke'")
+    injected.metadata["tags"] = ["injected-parameters"]
+    shown = nbformat.v4.new_code_cell("run.show_provenance()\nprint('kept')")
+    shown.outputs = [nbformat.v4.new_output("display_data", {"text/markdown": "| run | |"},
+                                            metadata=dict(PROVENANCE_OUTPUT)),
+                     nbformat.v4.new_output("stream", name="stdout", text="kept\n")]
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[injected, shown]), path)
+    _tidy_for_the_page(path)
+    cells = nbformat.read(path, as_version=4).cells
+    assert "remove-cell" in cells[0].metadata["tags"]
+    assert [out.get("text") for out in cells[1].outputs] == ["kept\n"]

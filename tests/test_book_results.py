@@ -1,16 +1,24 @@
 """The results the book ships: every trained-weights folder under book/results/reference/weights/ is complete, loads,
-and keeps to the size budget (each file <= 20 MB, all of them <= 80 MB). Passes while no weights are shipped yet."""
+and keeps to the size budget (each file <= 20 MB, all of them <= 80 MB); the recorded JSON has its fixed shape; and the
+shipped float16 MAE reproduces the hidden-patch errors recorded beside it."""
 
 import json
 from pathlib import Path
 
 import torch
 
+from brainfm_lite.config import load_profile
+from brainfm_lite.datasets.cbf import asl_cbf_dataset
+from brainfm_lite.datasets.splits import evaluation_split
+from brainfm_lite.eval.asl_claim_rules import VERDICTS
+from brainfm_lite.eval.hidden_patches import hidden_patch_errors
 from brainfm_lite.models import EncoderConfig, build_encoder, export_weights, from_pretrained, save_pretrained
 from brainfm_lite.models.export import MAX_FILE_MB, MAX_TOTAL_MB, weights_budget
 
 WEIGHTS_ROOT = Path(__file__).resolve().parents[1] / "book" / "results" / "reference" / "weights"
 REQUIRED = ("README.md", "config.json", "model.safetensors")
+ASL_RESULTS = WEIGHTS_ROOT.parent / "asl.json"
+HIDDEN_PATCH_TOLERANCE = 1e-3  # relative: float16 weights loaded as float32, the same maps and masks
 
 
 def weights_problems(root: Path) -> list[str]:
@@ -57,3 +65,28 @@ def test_the_check_finds_what_is_wrong(tmp_path):
     assert len(problems) == 2
     assert "no-card: no README.md" in problems[1] and "interrupted export" in problems[0]
     assert weights_problems(tmp_path / "absent") == []
+
+
+def test_the_recorded_asl_results_have_their_fixed_shape():
+    results = json.loads(ASL_RESULTS.read_text())
+    assert set(results) == {"provenance", "seeds", "table", "claims", "settings"}
+    assert len(results["seeds"]) >= 3 and results["provenance"]["profile"] == "reference"
+    assert {row["encoder"] for row in results["table"]} == {"mae", "simclr_cbf", "random_init", "regional_cbf"}
+    assert all(claim["verdict"] in VERDICTS and claim["reason"] for claim in results["claims"])
+    assert not results["settings"]["pretraining"]["simclr_cbf"]["collapsed"]
+
+
+def test_the_shipped_mae_reproduces_its_recorded_hidden_patch_errors():
+    """Held-out maps simulated again at the reference profile, masked as recorded, filled in by the fp16 weights."""
+    results = json.loads(ASL_RESULTS.read_text())
+    check = results["settings"]["hidden_patch_check"]
+    profile = load_profile("reference")
+    cohort = asl_cbf_dataset(profile)
+    assert set(check["subjects"]) <= set(evaluation_split(cohort.sites(), seed=profile.seed).test_in_site.tolist())
+    maps = asl_cbf_dataset(profile, indices=check["subjects"])
+    volumes = torch.stack([maps[k]["image"] for k in range(len(maps))])
+    mae = from_pretrained(WEIGHTS_ROOT.parent / results["settings"]["weights"]["mae"])
+    errors = hidden_patch_errors(mae, volumes, masking_ratio=check["masking_ratio"], seed=check["seed"])
+    for name, recorded in check["mse"].items():
+        assert abs(errors[name] - recorded) <= HIDDEN_PATCH_TOLERANCE * recorded + 1e-6, name
+    assert errors["mae"] < min(errors["visible_mean"], errors["zero"])  # the trained model beats both guesses

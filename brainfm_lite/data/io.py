@@ -24,6 +24,7 @@ from nibabel.openers import Opener
 from nibabel.spatialimages import HeaderDataError
 
 from brainfm_lite.atomic import atomic_path
+from brainfm_lite.data.memory import check_memory, format_bytes
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
 
@@ -36,6 +37,12 @@ MAX_TOTAL_VOXELS = 2**31  # 8 GiB as float32
 MIN_SPACING_MM = 1e-6
 MIN_ABS_DETERMINANT = 1e-12  # mm^3 per voxel
 
+# Deflate cannot shrink data by more than about 1032:1 (one 258-byte match per two bits), so a .nii.gz whose header
+# describes more voxel bytes than this many times its size is cut short or lies about its shape.
+MAX_GZIP_RATIO = 1100
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 # What nibabel, gzip and zlib raise on a file that is not NIfTI, cut short or corrupted.
 _READ_ERRORS = (ImageFileError, HeaderDataError, OSError, EOFError, zlib.error, ValueError)
 
@@ -46,6 +53,7 @@ def load_volume(
     ndim: int = 3,
     index: int | None = None,
     replace_nonfinite: float | None = None,
+    max_bytes: int | None = None,
 ) -> Volume:
     """Read a NIfTI file into a validated `Volume`.
 
@@ -57,6 +65,8 @@ def load_volume(
             volume is read from disk.
         replace_nonfinite: None to reject NaN or infinite voxels; a number to put in their place instead (their
             count goes to ``meta["nonfinite_replaced"]``).
+        max_bytes: the most memory reading may take, in bytes (default: the environment variable
+            ``BRAINFM_MAX_MEMORY_GB``, else no cap); the memory available now always limits it too.
 
     Returns:
         A Volume with float32 data (the file's scaling slope and intercept applied), the 4x4 voxel-to-world
@@ -66,28 +76,26 @@ def load_volume(
     Raises:
         InputError: the file is missing, not NIfTI, truncated or corrupt; has the wrong number of dimensions,
             an empty or absurdly large axis, a non-numeric voxel type, non-positive spacing, a singular or
-            non-finite affine, or non-finite voxels (unless ``replace_nonfinite``); or an argument is invalid.
+            non-finite affine, scaling factors that overflow float32, non-finite voxels (unless
+            ``replace_nonfinite``), more voxel data than a compressed file can hold or than memory allows; or an
+            argument is invalid.
     """
     path = Path(path).expanduser()
-    if ndim not in (3, 4):
-        raise InputError(f"{path}: ndim must be 3 or 4, got {ndim!r}")
-    if index is not None and not isinstance(index, (int, np.integer)):
-        raise InputError(f"{path}: index must be an integer, got {index!r}")
-    if index is not None and ndim != 3:
-        raise InputError(f"{path}: index= picks one 3D volume, so it needs ndim=3 (got ndim={ndim})")
-    if replace_nonfinite is not None and not np.isfinite(replace_nonfinite):
-        raise InputError(f"{path}: replace_nonfinite must be a finite number, got {replace_nonfinite!r}")
+    _check_arguments(path, ndim, index, replace_nonfinite)
 
     image = _open_nifti(path)
     header = _header_as_written(path, image)
     shape = _check_header(path, header, ndim, index)
     _check_affine(path, image.affine)
+    _check_size(path, image, header, shape, max_bytes)
     data = _read_data(path, image, index).reshape(shape)
 
     meta = {"source": str(path), "orig_shape": tuple(image.shape), "orig_dtype": header.get_data_dtype().name}
     if index is not None:
         meta["index"] = index
     n_nonfinite = int(data.size - np.count_nonzero(np.isfinite(data)))
+    if n_nonfinite:
+        _check_scaling(path, image, header, index, n_nonfinite)
     if n_nonfinite and replace_nonfinite is None:
         raise InputError(
             f"{path}: {n_nonfinite} voxels are NaN or infinite; "
@@ -103,9 +111,12 @@ def save_volume(volume: Volume, path: str | os.PathLike) -> Path:
     """Write a `Volume` to a ``.nii`` or ``.nii.gz`` file, atomically.
 
     The image is written to a hidden temporary file in the destination's directory and then renamed over
-    ``path``, so readers see either the old file or the complete new one. The data is stored as float32; the
-    affine goes into both qform and sform with code 1 (scanner), units mm and seconds. NIfTI stores the
-    affine as float32, so it comes back equal to about 7 significant digits.
+    ``path``, so readers see either the old file or the complete new one (a temporary left by a crash is removed
+    by the next save). The data is stored as float32; the affine goes into the sform with code 1 (scanner), units
+    mm and seconds, and into the qform with code 1 too when the qform can hold it. A qform holds rotations,
+    spacings and a flip only, so a sheared affine goes into the sform alone (qform code 0): the file then states
+    one geometry, not the affine and a different rigid approximation of it. NIfTI stores the affine as float32,
+    so it comes back equal to about 7 significant digits.
 
     Args:
         volume: a 3D [X, Y, Z] or 4D [X, Y, Z, T] volume with finite voxels and an invertible affine.
@@ -136,6 +147,8 @@ def save_volume(volume: Volume, path: str | os.PathLike) -> Path:
 
     image = nib.Nifti1Image(data, volume.affine)
     image.set_qform(volume.affine, code=1)
+    if not np.allclose(image.get_qform(), volume.affine, rtol=1e-5, atol=1e-5):
+        image.set_qform(None, code=0)  # sheared: a qform would hold another geometry than the sform
     image.set_sform(volume.affine, code=1)
     image.header.set_xyzt_units("mm", "sec")
 
@@ -145,6 +158,22 @@ def save_volume(volume: Volume, path: str | os.PathLike) -> Path:
     except OSError as err:
         raise InputError(f"{path}: could not be written ({err})") from err
     return path
+
+
+def _check_arguments(path: Path, ndim, index, replace_nonfinite) -> None:
+    """Refuse arguments of the wrong type by name (True is an int to Python, "0" a string to numpy)."""
+    if isinstance(ndim, bool) or not isinstance(ndim, (int, np.integer)) or ndim not in (3, 4):
+        raise InputError(f"{path}: ndim must be 3 or 4, got {ndim!r}")
+    if index is not None and (isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer))):
+        raise InputError(f"{path}: index must be an integer, got {index!r}")
+    if index is not None and ndim != 3:
+        raise InputError(f"{path}: index= picks one 3D volume, so it needs ndim=3 (got ndim={ndim})")
+    if replace_nonfinite is not None:
+        number = not isinstance(replace_nonfinite, (bool, np.bool_)) and isinstance(
+            replace_nonfinite, (int, float, np.integer, np.floating))
+        if not number or not abs(float(replace_nonfinite)) <= FLOAT32_MAX:
+            raise InputError(f"{path}: replace_nonfinite must be a finite number (within float32) or None, "
+                             f"got {replace_nonfinite!r}")
 
 
 def _nifti_suffix(path: Path) -> str:
@@ -273,6 +302,56 @@ def _check_affine(path: Path, affine: np.ndarray) -> None:
         raise InputError(f"{path}: affine is singular (determinant {determinant:.3g}); it cannot place voxels in space")
 
 
+def _check_size(path: Path, image: nib.Nifti1Image, header: nib.Nifti1Header, shape: tuple[int, ...],
+                max_bytes: int | None) -> None:
+    """Refuse, before reading, voxel data that a compressed file cannot hold or that would not fit in memory."""
+    dtype = header.get_data_dtype()
+    if path.name.lower().endswith(".gz"):
+        in_header = int(image.dataobj.offset) + int(np.prod(image.shape, dtype=object)) * dtype.itemsize
+        size = path.stat().st_size
+        if in_header > MAX_GZIP_RATIO * size:
+            raise InputError(
+                f"{path}: its header describes {format_bytes(in_header)} of voxels (shape {tuple(image.shape)}, "
+                f"{dtype}), more than a {format_bytes(size)} gzip file can hold; the file is cut short or its "
+                "header is damaged"
+            )
+    # What reading holds at its peak: the stored values, nibabel's float64 when it applies a scaling, float32 data.
+    n_voxels = int(np.prod(shape, dtype=object))
+    scaled = _scaling(image) != (1.0, 0.0)
+    needed = n_voxels * (dtype.itemsize + (8 if scaled else 0) + (0 if dtype == np.float32 and not scaled else 4))
+    check_memory(needed, f"{path}: its voxels (shape {shape}, {dtype})", max_bytes=max_bytes)
+
+
+def _scaling(image: nib.Nifti1Image) -> tuple[float, float]:
+    """(slope, intercept) nibabel applies to the stored values; (1, 0) when the file has none."""
+    slope, inter = getattr(image.dataobj, "slope", 1.0), getattr(image.dataobj, "inter", 0.0)
+    return float(1.0 if slope is None else slope), float(0.0 if inter is None else inter)
+
+
+def _check_scaling(path: Path, image: nib.Nifti1Image, header: nib.Nifti1Header, index: int | None,
+                   n_nonfinite: int) -> None:
+    """Raise InputError when the header's scaling, not the stored values, made voxels infinite.
+
+    A scaling factor such as ``scl_slope=1e38`` turns ordinary stored values into numbers beyond float32: that
+    is a damaged header, and replacing the voxels (``replace_nonfinite``) would throw the data away.
+    """
+    slope, inter = _scaling(image)
+    if (slope, inter) == (1.0, 0.0):
+        return
+    dtype = header.get_data_dtype()
+    if dtype.kind == "f":  # stored floats can hold NaN and inf themselves: count those (error path only)
+        stored = np.asanyarray(image.dataobj.get_unscaled())
+        if index is not None:
+            stored = stored[:, :, :, index]
+        if n_nonfinite <= stored.size - np.count_nonzero(np.isfinite(stored)):
+            return
+    raise InputError(
+        f"{path}: the header's scaling (scl_slope={slope:g}, scl_inter={inter:g}) turns the stored {dtype} values "
+        f"into numbers beyond float32's range (+-{FLOAT32_MAX:.3g}) in {n_nonfinite} voxels; the scaling "
+        "factors are probably damaged (replace_nonfinite would discard real data, so it is not applied)"
+    )
+
+
 def _read_data(path: Path, image: nib.Nifti1Image, index: int | None) -> np.ndarray:
     """Read the voxels (all, or volume ``index`` along axis 3) as float32, scaling applied."""
     if path.name.lower().endswith(".nii"):
@@ -288,5 +367,7 @@ def _read_data(path: Path, image: nib.Nifti1Image, index: int | None) -> np.ndar
             voxels = image.dataobj[:, :, :, index]  # the proxy reads only this volume from disk
     except _READ_ERRORS as err:
         raise InputError(f"{path}: voxel data could not be read, the file is truncated or corrupt ({err})") from err
-    # Copies only when needed: to convert the type, or because a partial read gives a read-only array.
-    return np.require(voxels, dtype=np.float32, requirements="W")
+    # Copies only when needed: to convert the type, or because a partial read gives a read-only array. Values
+    # beyond float32 become inf here; _check_scaling explains them.
+    with np.errstate(over="ignore"):
+        return np.require(voxels, dtype=np.float32, requirements="W")

@@ -3,7 +3,9 @@
 Simulating a subject (anatomy, contrasts, CBF quantification) takes a fraction of a second at 4 mm and seconds at
 2 mm, every epoch; with ``cache_dir`` each subject is simulated once and later reads are file reads. The file name
 is a hash of everything its content depends on (the subclass's `cache_key`), so one folder serves many settings.
-Files are written atomically: a reader never sees a half-written one, even with many DataLoader workers.
+Files are written atomically: a reader never sees a half-written one, even with many DataLoader workers. A cached
+file that cannot be trusted (truncated, empty, not an ``.npz`` of this dataset, or holding an image of another
+shape) is reported with a warning naming it and simulated again.
 
 Subclasses (`~brainfm_lite.datasets.cbf.CbfDataset`, `~brainfm_lite.datasets.structural.StructuralDataset`)
 say what a subject becomes (`simulate`: at least ``image`` [X, Y, Z], ``targets`` [T] in the order of
@@ -14,10 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.lib.npyio import NpzFile
 from torch.utils.data import Dataset
 
 from brainfm_lite.atomic import atomic_path
@@ -91,12 +97,34 @@ class SubjectDataset(Dataset):
             return self.simulate(index)
         path = self.cache_file(index)
         if path.is_file():
-            with np.load(path) as stored:
-                return {name: stored[name] for name in stored.files}
+            arrays, problem = self._read_cached(path)
+            if problem is None:
+                return arrays
+            warnings.warn(f"{path}: damaged cache file ({problem}); simulating subject {index} again", stacklevel=2)
         arrays = self.simulate(index)
         with atomic_path(path) as tmp:
             np.savez(tmp, **arrays)
         return arrays
+
+    def _read_cached(self, path: Path) -> tuple[dict[str, np.ndarray] | None, str | None]:
+        """(arrays, None) from a cached file, or (None, what is wrong with it). Reads every array, so that a
+        truncated or corrupted member (checked by its CRC) shows here, not in a DataLoader worker later."""
+        try:
+            stored = np.load(path, allow_pickle=False)
+            if not isinstance(stored, NpzFile):  # a bare .npy array
+                return None, "not an .npz archive"
+            with stored:
+                arrays = {name: stored[name] for name in stored.files}
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, KeyError) as err:
+            return None, f"unreadable: {type(err).__name__}: {err}"
+        missing = [name for name in ("image", "targets", "site") if name not in arrays]
+        if missing:
+            return None, f"no {', '.join(missing)} array"
+        if arrays["image"].shape != self.size:
+            return None, f"image of shape {arrays['image'].shape}, expected {self.size}"
+        if arrays["targets"].shape != (len(self.target_names),):
+            return None, f"targets of shape {arrays['targets'].shape}, expected ({len(self.target_names)},)"
+        return arrays, None
 
     def prepare(self, n_jobs: int = 1) -> int:
         """Simulate and cache every subject not cached yet, in `n_jobs` worker processes (-1: one per CPU core).

@@ -11,10 +11,14 @@ disjoint subjects:
 
 Every slice is what a scanner would reconstruct from fully sampled data: the subject's contrast as its site
 acquires it (blur, bias field, Rician noise; `sites.apply_site`), an axial slice from the central part of the brain,
-cropped or padded to ``recon_image_size`` squared around the brain, normalised so that the 99th percentile of the
-magnitude inside the brain is 1, and given a smooth random background phase (`kspace.background_phase`), since
-real images are complex. Slices are shown anterior up, patient's left on the left; the columns (last axis,
-left-right) are the phase-encode direction that `kspace.cartesian_mask` undersamples.
+cropped or padded to ``recon_image_size`` squared around the brain, given a smooth random background phase
+(`kspace.background_phase`), since real images are complex, and divided by `kspace.acs_scale` of its k-space (the
+99th percentile of the low-resolution image from the central 8 % of the columns). That scale uses only what every
+undersampled acquisition measures, so `brainfm_lite.eval.recon.reconstruct` divides measured k-space, simulated or
+real, by the same statistic and the prior sees what it was trained on; no brain mask or fully sampled image is
+needed. Magnitudes then lie around 1 in the brain (its 99th percentile is about 1.1 on the smoke cohort). Slices
+are shown anterior up, patient's left on the left; the columns (last axis, left-right) are the phase-encode
+direction that `kspace.cartesian_mask` undersamples.
 
     >>> groups = recon_datasets(load_profile("smoke"), cache_dir="cache/recon")   # doctest: +SKIP
     >>> groups["target_train"].images().shape                                   # doctest: +SKIP
@@ -36,7 +40,7 @@ from brainfm_lite.atomic import atomic_path
 from brainfm_lite.config import Profile
 from brainfm_lite.errors import InputError
 from brainfm_lite.parallel import run_in_processes
-from brainfm_lite.physics.kspace import background_phase, to_channels
+from brainfm_lite.physics.kspace import acs_scale, background_phase, fft2c, to_channels
 from brainfm_lite.preprocess.crop import crop_or_pad
 from brainfm_lite.sim.anatomy import load_anatomy
 from brainfm_lite.sim.cohort import Cohort, make_cohort
@@ -48,8 +52,7 @@ GROUPS = ("source", "target_train", "target_many", "test")
 SOURCE_CONTRASTS = ("t1w", "t2w", "pdw")
 TARGET_CONTRAST = "flair"
 MIN_BRAIN_AREA = 0.85  # "central part": axial slices with at least 85 % of the largest brain area (no cerebellum)
-NORMALISING_PERCENTILE = 99.0  # of the magnitude inside the brain; robust to bright lesions and CSF
-CACHE_VERSION = 1  # bump when what a cached subject holds changes
+CACHE_VERSION = 2  # bump when what a cached subject holds changes (2: scaled by acs_scale, not the brain's p99)
 
 
 class SliceDataset(Dataset):
@@ -199,9 +202,11 @@ def subject_slices(cohort: Cohort, index: int, *, contrasts, size: int, n_slices
     for z in picks:
         magnitude = _axial(scan[:, :, z])
         inside = _axial(brain_window[:, :, z])
-        magnitude = magnitude / np.percentile(magnitude[inside], NORMALISING_PERCENTILE)
         phase = background_phase((size, size), seed=int(rng.integers(2**31))).numpy()
-        images.append((magnitude * np.exp(1j * phase)).astype(np.complex64))
+        image = magnitude * np.exp(1j * phase)
+        # The scale a scanner's data give (fully sampled here: one coil, all of k-space), as reconstruct measures it.
+        image = image / acs_scale(fft2c(image)[None])
+        images.append(image.astype(np.complex64))
         masks.append(inside)
     return {"images": np.stack(images), "brain": np.stack(masks), "contrasts": np.array([contrast] * len(picks)),
             "site": np.array(index % len(cohort.sites))}

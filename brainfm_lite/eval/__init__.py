@@ -64,6 +64,7 @@ if TYPE_CHECKING:  # type checkers and editors read these; at run time each name
         cosine_distances,
         encode_contrasts,
     )
+    from brainfm_lite.eval.hidden_patches import errors_on_hidden, hidden_patch_errors, masked_reconstruction
     from brainfm_lite.eval.metrics import auc, balanced_accuracy, dice, hd95, mae, nmse, pearson_r, psnr, ssim
     from brainfm_lite.eval.probe import (
         METRICS,
@@ -82,6 +83,7 @@ if TYPE_CHECKING:  # type checkers and editors read these; at run time each name
     from brainfm_lite.eval.recon import (
         CONSISTENCIES,
         SAMPLERS,
+        ConsistentDDIMScheduler,
         KspaceProjector,
         Reconstruction,
         make_sampler,
@@ -103,6 +105,8 @@ if TYPE_CHECKING:  # type checkers and editors read these; at run time each name
         run_recon_experiments,
         run_sweep,
         score_slices,
+        score_volumes,
+        select_test_volumes,
         simulate_test_acquisitions,
         train_models,
         train_supervised_unet,
@@ -116,11 +120,22 @@ if TYPE_CHECKING:  # type checkers and editors read these; at run time each name
     )
     from brainfm_lite.eval.reference_results import (
         ASL_ENCODERS,
+        HIDDEN_PATCH_MAPS,
         FinetuneGrid,
         asl_reference_results,
         asl_results_path,
+        hidden_patch_check,
+        load_recorded_results,
     )
-    from brainfm_lite.eval.results_table import TESTS, baseline_markdown, headline, headline_metric, results_markdown
+    from brainfm_lite.eval.results_table import (
+        TESTS,
+        baseline_markdown,
+        claims_markdown,
+        headline,
+        headline_metric,
+        recorded_by,
+        results_markdown,
+    )
     from brainfm_lite.eval.segmentation import (
         LESION_LABEL_MAP,
         SLIDING_WINDOW_OVERLAP,
@@ -149,25 +164,27 @@ if TYPE_CHECKING:  # type checkers and editors read these; at run time each name
 
 __all__ = [
     "ACCELERATIONS", "ASL_ENCODERS", "Acquisition", "CENTER_FRACTION", "CLAIM_TASKS", "CLASSIFICATION_TASKS",
-    "COMPARISON_METHODS", "CONSISTENCIES", "DENOISE_SIGMA", "DENSE_FRACTIONS", "DENSE_METRICS", "DENSE_TASKS",
-    "DenoisingObjective", "DenseDataset", "DenseSplit", "FIGURES_FILE", "FRACTIONS", "FinetuneGrid",
-    "KSPACE_NOISE_STD", "KspaceProjector", "LESION_LABEL_MAP", "METRICS", "MODES", "N_EXAMPLES", "N_SNAPSHOTS",
-    "PRETRAINING", "RECON_METHODS", "REGRESSION_TASKS", "RESULTS_FILE", "Reconstruction", "SAMPLERS",
-    "SLIDING_WINDOW_OVERLAP", "STRUCTURAL_CLASSIFICATION_TASKS", "STRUCTURAL_FRACTIONS", "SWEEP_ACCELERATION",
-    "SegmentationObjective", "SiteSplit", "SupervisedObjective", "TASKS", "TESTS", "TEST_SETS", "TISSUE_LABEL_MAP",
-    "TISSUE_NAMES", "VERDICTS", "asl_baseline_table", "asl_claims", "asl_reference_results", "asl_results_path",
-    "asymmetry_features", "auc", "balanced_accuracy", "baseline_markdown", "beats_claim", "check_task", "claim_mode",
-    "claim_verdict", "compare_methods", "contrast_images", "contrast_subject_distances", "cosine_distances",
-    "dense_dataset", "dense_markdown", "dense_metric", "dense_score", "dense_split", "dice", "encode_contrasts",
-    "encoder_factory", "evaluate_asl", "evaluate_dense", "evaluate_encoder", "evaluate_structural",
-    "evaluation_split", "extract_features", "finetune", "gains_over_scratch", "generalisation_claim", "hd95",
-    "headline", "headline_metric", "label_subset", "linear_probe", "logistic_baseline", "lowest_fraction", "mae",
-    "make_sampler", "nmse", "pearson_r", "predict_labels", "pretrain_method", "pretraining_pool", "project_kspace",
-    "provenance_line", "psnr", "psnr_by_method", "random_window", "recon_findings", "recon_markdown", "reconstruct",
-    "reconstruct_with", "recorded_results", "regional_baseline_rows", "regional_features", "results_markdown",
-    "ridge_baseline", "run_recon_experiments", "run_sweep", "save_json", "score", "score_dense", "score_slices",
-    "seqinv_findings", "seqinv_key_numbers", "simulate_test_acquisitions", "site_gap", "site_splits",
-    "sliding_window_predict", "ssim", "structural_splits", "summarise", "summarise_dense", "task_kind", "train_dense",
-    "train_models", "train_supervised_unet", "wins_by_seed_sd",
+    "COMPARISON_METHODS", "CONSISTENCIES", "ConsistentDDIMScheduler", "DENOISE_SIGMA", "DENSE_FRACTIONS",
+    "DENSE_METRICS", "DENSE_TASKS", "DenoisingObjective", "DenseDataset", "DenseSplit", "FIGURES_FILE", "FRACTIONS",
+    "FinetuneGrid", "HIDDEN_PATCH_MAPS", "KSPACE_NOISE_STD", "KspaceProjector", "LESION_LABEL_MAP", "METRICS", "MODES",
+    "N_EXAMPLES", "N_SNAPSHOTS", "PRETRAINING", "RECON_METHODS", "REGRESSION_TASKS", "RESULTS_FILE", "Reconstruction",
+    "SAMPLERS", "SLIDING_WINDOW_OVERLAP", "STRUCTURAL_CLASSIFICATION_TASKS", "STRUCTURAL_FRACTIONS",
+    "SWEEP_ACCELERATION", "SegmentationObjective", "SiteSplit", "SupervisedObjective", "TASKS", "TESTS", "TEST_SETS",
+    "TISSUE_LABEL_MAP", "TISSUE_NAMES", "VERDICTS", "asl_baseline_table", "asl_claims", "asl_reference_results",
+    "asl_results_path", "asymmetry_features", "auc", "balanced_accuracy", "baseline_markdown", "beats_claim",
+    "check_task", "claim_mode", "claim_verdict", "claims_markdown", "compare_methods", "contrast_images",
+    "contrast_subject_distances", "cosine_distances", "dense_dataset", "dense_markdown", "dense_metric", "dense_score",
+    "dense_split", "dice", "encode_contrasts", "encoder_factory", "errors_on_hidden", "evaluate_asl", "evaluate_dense",
+    "evaluate_encoder", "evaluate_structural", "evaluation_split", "extract_features", "finetune",
+    "gains_over_scratch", "generalisation_claim", "hd95", "headline", "headline_metric", "hidden_patch_check",
+    "hidden_patch_errors", "label_subset", "linear_probe", "load_recorded_results", "logistic_baseline",
+    "lowest_fraction", "mae", "make_sampler", "masked_reconstruction", "nmse", "pearson_r", "predict_labels",
+    "pretrain_method", "pretraining_pool", "project_kspace", "provenance_line", "psnr", "psnr_by_method",
+    "random_window", "recon_findings", "recon_markdown", "reconstruct", "reconstruct_with", "recorded_by",
+    "recorded_results", "regional_baseline_rows", "regional_features", "results_markdown", "ridge_baseline",
+    "run_recon_experiments", "run_sweep", "save_json", "score", "score_dense", "score_slices", "score_volumes",
+    "select_test_volumes", "seqinv_findings", "seqinv_key_numbers", "simulate_test_acquisitions", "site_gap",
+    "site_splits", "sliding_window_predict", "ssim", "structural_splits", "summarise", "summarise_dense", "task_kind",
+    "train_dense", "train_models", "train_supervised_unet", "wins_by_seed_sd",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, __file__)

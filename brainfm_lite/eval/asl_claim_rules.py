@@ -131,8 +131,8 @@ def asl_claims(table: list[dict], *, ours: str = "mae", rival: str = "simclr_cbf
     mode = claim_mode(table, (ours, rival, baseline), fraction=fraction)
     return [
         beats_claim(table, "The 3D MAE outperforms other self-supervised pretraining adapted to ASL (here SimCLR on "
-                    "the same CBF maps and ViT) on the 3 diagnoses and the CBF-quality regression.", rival,
-                    ours=ours, mode=mode, fraction=fraction),
+                    "the same CBF maps, on its own kind of backbone, a 3D CNN) on the 3 diagnoses and the "
+                    "CBF-quality regression.", rival, ours=ours, mode=mode, fraction=fraction),
         beats_claim(table, "The MAE-pretrained encoder transfers: it beats the same ViT trained from random "
                     "initialisation on every downstream task.", baseline, ours=ours, mode=mode, fraction=fraction),
         generalisation_claim(table, "Markedly improved cross-centre generalisation: the MAE loses less from in-site "

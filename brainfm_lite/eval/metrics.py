@@ -9,6 +9,8 @@ table; the summaries skip NaN.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from monai.metrics import compute_dice, compute_hausdorff_distance
@@ -105,7 +107,9 @@ def hd95(pred_labels, true_labels, labels=(1, 2, 3), spacing_mm=(1.0, 1.0, 1.0))
         if not p.any() or not t.any():
             result[int(label)] = 0.0 if not p.any() and not t.any() else float("nan")
             continue
-        distance = compute_hausdorff_distance(p, t, include_background=True, percentile=95, spacing=spacing)
+        with warnings.catch_warnings():  # MONAI 1.5-1.6 pass their own deprecated argument internally
+            warnings.filterwarnings("ignore", message=".*always_return_as_numpy", category=FutureWarning)
+            distance = compute_hausdorff_distance(p, t, include_background=True, percentile=95, spacing=spacing)
         result[int(label)] = float(distance[0, 0])
     return result
 

@@ -18,9 +18,16 @@ x_{t-1} along
   through the network, so a step costs about three network evaluations instead of one, and consistency is only
   approximate, but the data term is weighed against the prior, which tolerates noise.
 
-The reverse step itself is MONAI's: ``DDPMScheduler`` (every one of the T training steps) or ``DDIMScheduler``
-(k evenly spaced steps, deterministic, eta = 0). Both are built with ``prediction_type="sample"`` so they accept
-the data-consistent x0 directly and derive the matching noise themselves.
+The reverse step itself is MONAI's: ``DDPMScheduler`` (every one of the T training steps) or DDIM (k steps from
+T - 1 down to 0, deterministic, eta = 0; `ConsistentDDIMScheduler`, MONAI's ``DDIMScheduler`` with its step taken to
+the next timestep of its own schedule). Both are built with ``prediction_type="sample"`` so they accept the
+data-consistent x0 directly and derive the matching noise themselves.
+
+Scale: the measured k-space is divided, slice by slice, by `~brainfm_lite.physics.kspace.acs_scale` (computed from
+the central, autocalibration columns alone) before sampling, and the image multiplied back afterwards, so a
+reconstruction does not depend on the scanner's arbitrary units (k-space times c gives the image times c) and the
+prior sees images at the scale of its training slices, which `~brainfm_lite.datasets.recon_slices` divides by the
+same statistic. No fully sampled image is needed, so simulated and real k-space go through the same path.
 
 Example:
     >>> k = simulate_acquisition(image, sens, mask)                              # [S, C, H, W]   # doctest: +SKIP
@@ -32,12 +39,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
+from tqdm.auto import tqdm
 
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.diffusion import DiffusionPrior
-from brainfm_lite.physics.kspace import adjoint_op, forward_op, to_channels, to_complex
+from brainfm_lite.physics.kspace import acs_columns, acs_scale, adjoint_op, forward_op, to_channels, to_complex
 
 SAMPLERS = ("ddpm", "ddim")
 CONSISTENCIES = ("projection", "dps")
@@ -137,8 +146,72 @@ def project_kspace(image: torch.Tensor, kspace: torch.Tensor, sens: torch.Tensor
     return KspaceProjector(sens, mask, rtol=rtol)(image, kspace)
 
 
+class ConsistentDDIMScheduler(DDIMScheduler):
+    """MONAI's ``DDIMScheduler`` whose ``step`` goes to the next timestep of its own schedule.
+
+    MONAI 1.6 spaces the k timesteps as ``round(linspace(T - 1, 0, k))`` but its ``step(t)`` returns the sample at
+    ``t - T // k``; the two agree only where the spacing (T - 1) / (k - 1) happens to be T // k. Otherwise the
+    network is handed x at one noise level labelled with another: at T = 100, k = 5 the schedule is 99, 74, 50, 25,
+    0 while the steps land on 79, 54, 30 and 5, so the last call sees x_5 labelled t = 0, takes it for clean, and
+    noise is left in the output. Here `set_timesteps` keeps MONAI's spacing (from pure noise at T - 1 down to 0)
+    and `step` goes from each timestep to the next one in that list (`previous_timestep`); from t = 0 it returns the
+    clean estimate x0 itself. The update is MONAI's (DDIM eq. 12, with its prediction types, ``eta`` and clipping).
+    """
+
+    def set_timesteps(self, num_inference_steps: int, device: str | torch.device | None = None) -> None:
+        """k = `num_inference_steps` distinct timesteps, ``round(linspace(T - 1, 0, k))``: T - 1 first, 0 last (one
+        step: T - 1 alone, straight to the clean image)."""
+        if not 1 <= num_inference_steps <= self.num_train_timesteps:
+            raise InputError(f"DDIM steps must be in 1..{self.num_train_timesteps}; got {num_inference_steps}")
+        super().set_timesteps(num_inference_steps, device)
+        # float64 here: MONAI rounds a float32 linspace; k <= T gives a spacing >= 1, so the rounded steps are distinct
+        steps = np.round(np.linspace(self.num_train_timesteps - 1, 0, num_inference_steps)).astype(np.int64)
+        self.timesteps = torch.from_numpy(steps).to(device)
+        self._previous = dict(zip(steps.tolist(), [*steps[1:].tolist(), -1]))
+
+    def previous_timestep(self, timestep: int) -> int:
+        """The timestep `step` goes to from `timestep`: the next one of the schedule, -1 (clean, abar = 1) after 0."""
+        t = int(timestep)
+        if t not in self._previous:
+            raise InputError(f"timestep {t} is not in this scheduler's schedule {self.timesteps.tolist()}")
+        return self._previous[t]
+
+    def step(self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, eta: float = 0.0,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One DDIM update from `timestep` to `previous_timestep` (timestep): (x_prev, x0_hat), both like `sample`.
+
+        Args:
+            model_output: the network's output at `timestep` (x0 itself with ``prediction_type="sample"``).
+            timestep: the current timestep t, one of ``self.timesteps``.
+            sample: x_t [B, C, H, W].
+            eta: 0 for deterministic DDIM; 1 gives DDPM-like noise.
+            generator: for the noise when eta > 0.
+        """
+        t = int(timestep)
+        previous = self.previous_timestep(t)
+        abar_t = self.alphas_cumprod[t]
+        abar_prev = self.alphas_cumprod[previous] if previous >= 0 else self.final_alpha_cumprod
+        if self.prediction_type == "epsilon":
+            x0, eps = (sample - (1 - abar_t).sqrt() * model_output) / abar_t.sqrt(), model_output
+        elif self.prediction_type == "sample":
+            x0, eps = model_output, (sample - abar_t.sqrt() * model_output) / (1 - abar_t).sqrt()
+        else:  # v_prediction
+            x0 = abar_t.sqrt() * sample - (1 - abar_t).sqrt() * model_output
+            eps = abar_t.sqrt() * model_output + (1 - abar_t).sqrt() * sample
+        if self.clip_sample:
+            x0 = x0.clamp(*self.clip_sample_values)
+        std = eta * self._get_variance(t, previous).sqrt()
+        x_prev = abar_prev.sqrt() * x0 + (1 - abar_prev - std**2).sqrt() * eps
+        if eta > 0:
+            noise = torch.randn(model_output.shape, dtype=model_output.dtype, generator=generator,
+                                device=model_output.device)
+            x_prev = x_prev + std * noise
+        return x_prev, x0
+
+
 def make_sampler(prior: DiffusionPrior, sampler: str, steps: int | None):
-    """The MONAI scheduler of a reverse process over the prior's training schedule, timesteps set.
+    """The scheduler of a reverse process over the prior's training schedule, timesteps set: MONAI's
+    ``DDPMScheduler`` over all T steps, or a `ConsistentDDIMScheduler` over ``steps`` steps (T - 1 down to 0).
 
     ``prediction_type="sample"``: `reconstruct` hands it the data-consistent x0 rather than the network's noise.
     Clipping is off: complex images are not confined to [-1, 1].
@@ -156,7 +229,7 @@ def make_sampler(prior: DiffusionPrior, sampler: str, steps: int | None):
         steps = c.num_train_timesteps if steps is None else steps
         if not 1 <= steps <= c.num_train_timesteps:
             raise InputError(f"DDIM steps must be in 1..{c.num_train_timesteps}; got {steps}")
-        scheduler = DDIMScheduler(**common)
+        scheduler = ConsistentDDIMScheduler(**common)
         scheduler.set_timesteps(steps)
     else:
         raise InputError(f"unknown sampler '{sampler}': choose one of {SAMPLERS}")
@@ -167,13 +240,14 @@ def make_sampler(prior: DiffusionPrior, sampler: str, steps: int | None):
 def reconstruct(prior: DiffusionPrior, kspace: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor, *,
                 sampler: str = "ddim", steps: int | None = None, consistency: str = "projection",
                 dps_scale: float = 1.0, projection_rtol: float = 1e-3, clip: float | None = 2.0, seed: int = 0,
-                batch_size: int | None = None, n_snapshots: int = 0) -> Reconstruction:
+                batch_size: int | None = None, n_snapshots: int = 0, normalise: bool = True,
+                progress: bool = True) -> Reconstruction:
     """Sample the posterior p(x | y): reverse diffusion with data consistency at every step, batched over slices.
 
     Args:
         prior: a trained `DiffusionPrior` (its EMA weights), on the device to run on.
-        kspace: measured multi-coil k-space [S, C, H, W], complex, at the scale of the images the prior was trained
-            on (zero off the mask).
+        kspace: measured multi-coil k-space [S, C, H, W], complex, in any units (zero off the mask); with
+            `normalise` off, at the scale of the images the prior was trained on.
         sens: coil sensitivities [C, H, W] (shared) or [S, C, H, W].
         mask: sampling mask broadcastable to [S, C, H, W]: [H, W], [W], or [S, 1, H, W] for one mask per slice.
         sampler: "ddim" (``steps`` steps) or "ddpm" (all the prior's training steps).
@@ -189,12 +263,19 @@ def reconstruct(prior: DiffusionPrior, kspace: torch.Tensor, sens: torch.Tensor,
         seed: seeds the initial noise and DDPM's noise; the same seed and batch_size give the same output.
         batch_size: slices sampled together (default: all).
         n_snapshots: keep |x0_hat| at this many evenly spaced steps (the last one included) in ``trajectory``.
+        normalise: divide each slice's k-space by its `~brainfm_lite.physics.kspace.acs_scale` before sampling and
+            multiply the image back after, as the prior's training slices were divided (the mask must sample the
+            central columns that scale reads). False: the k-space is already at the prior's scale.
+        progress: show a tqdm progress bar of the sampling steps, with the slices done (as the Trainer's
+            ``progress``); False for quiet runs (tests, the book's chapters).
 
     Returns:
-        A `Reconstruction` (complex image [S, H, W], trajectory, network calls per batch).
+        A `Reconstruction` (complex image [S, H, W] and trajectory, in the units of `kspace`; network calls per
+        batch).
 
     Raises:
-        InputError: shapes that do not fit, an unknown sampler or consistency, DDPM with ``steps``.
+        InputError: shapes that do not fit, an unknown sampler or consistency, DDPM with ``steps``, a mask that
+            misses the central columns `normalise` needs.
     """
     if consistency not in CONSISTENCIES:
         raise InputError(f"unknown consistency '{consistency}': choose one of {CONSISTENCIES}")
@@ -205,30 +286,58 @@ def reconstruct(prior: DiffusionPrior, kspace: torch.Tensor, sens: torch.Tensor,
         raise InputError(f"sens must be [C, H, W] or [S, C, H, W] = {(n_coils, height, width)}; got "
                          f"{tuple(sens.shape)}")
     prior.check_images(torch.empty(1, prior.config.in_channels, height, width))
-    make_sampler(prior, sampler, steps)  # validates sampler and steps before any work
+    n_steps = len(make_sampler(prior, sampler, steps).timesteps)  # validates sampler and steps before any work
+    mask = torch.as_tensor(mask)
+    if normalise:
+        scale = _measured_scale(kspace, mask)  # [S], from the central columns only
+        kspace = kspace / scale.view(-1, 1, 1, 1).to(kspace.device, kspace.dtype)
     device = next(prior.parameters()).device
-    kspace, sens, mask = kspace.to(device), sens.to(device), torch.as_tensor(mask).to(device)
+    kspace, sens, mask = kspace.to(device), sens.to(device), mask.to(device)
     prior.eval()
     batch_size = batch_size or n_slices
+    n_batches = -(-n_slices // batch_size)
     images, snapshots, calls = [], [], 0
-    for index, start in enumerate(range(0, n_slices, batch_size)):
-        chunk = slice(start, start + batch_size)
-        chunk_sens = sens[chunk] if sens.ndim == 4 else sens
-        chunk_mask = mask[chunk] if mask.ndim == 4 else mask
-        generator = torch.Generator(device).manual_seed(seed + index)
-        image, trajectory, calls = _sample(prior, kspace[chunk], chunk_sens, chunk_mask, sampler=sampler,
-                                           steps=steps, consistency=consistency, dps_scale=dps_scale,
-                                           rtol=projection_rtol, clip=clip, generator=generator,
-                                           n_snapshots=n_snapshots)
-        images.append(image)
-        snapshots.append(trajectory)
+    bar = tqdm(total=n_batches * n_steps, desc=f"{sampler} sampling", unit="step", dynamic_ncols=True,
+               disable=not progress)
+    try:
+        for index, start in enumerate(range(0, n_slices, batch_size)):
+            chunk = slice(start, start + batch_size)
+            bar.set_postfix(slices=f"{start + 1}-{min(start + batch_size, n_slices)} of {n_slices}")
+            chunk_sens = sens[chunk] if sens.ndim == 4 else sens
+            chunk_mask = mask[chunk] if mask.ndim == 4 else mask
+            generator = torch.Generator(device).manual_seed(seed + index)
+            image, trajectory, calls = _sample(prior, kspace[chunk], chunk_sens, chunk_mask, sampler=sampler,
+                                               steps=steps, consistency=consistency, dps_scale=dps_scale,
+                                               rtol=projection_rtol, clip=clip, generator=generator,
+                                               n_snapshots=n_snapshots, on_step=bar.update)
+            images.append(image)
+            snapshots.append(trajectory)
+    finally:
+        bar.close()
+    image = torch.cat(images).cpu()
     trajectory = [(t, torch.cat([batch[i][1] for batch in snapshots])) for i, (t, _) in enumerate(snapshots[0])]
-    return Reconstruction(image=torch.cat(images).cpu(), trajectory=trajectory, network_calls=calls)
+    if normalise:  # back to the units of the k-space given
+        image = image * scale.view(-1, 1, 1).to(image.dtype)
+        trajectory = [(t, snapshot * scale.view(-1, 1, 1).to(snapshot.dtype)) for t, snapshot in trajectory]
+    return Reconstruction(image=image, trajectory=trajectory, network_calls=calls)
+
+
+def _measured_scale(kspace: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`acs_scale` of each slice [S] (on the CPU), after checking that `mask` samples every column it reads."""
+    needed = acs_columns(kspace.shape[-1])
+    sampled = mask.detach().cpu().bool()
+    sampled = sampled.reshape(-1, sampled.shape[-1]) if sampled.ndim else sampled.reshape(1, 1)
+    if not bool(sampled.expand(-1, kspace.shape[-1])[:, needed].all()):
+        raise InputError(f"the mask must sample the central {int(needed.sum())} columns (the autocalibration lines "
+                         "the intensity scale is read from); sample them or pass normalise=False with k-space "
+                         "already at the prior's scale")
+    return acs_scale(kspace.detach().cpu())
 
 
 def _sample(prior, kspace, sens, mask, *, sampler, steps, consistency, dps_scale, rtol, clip, generator,
-            n_snapshots):
-    """One batch of slices through the reverse process; returns (complex image, trajectory, network calls)."""
+            n_snapshots, on_step=None):
+    """One batch of slices through the reverse process; returns (complex image, trajectory, network calls).
+    `on_step` is called after every step (the progress bar)."""
     scheduler = make_sampler(prior, sampler, steps)
     project = KspaceProjector(sens, mask, rtol=rtol) if consistency == "projection" else None
     timesteps = scheduler.timesteps.tolist()
@@ -253,6 +362,8 @@ def _sample(prior, kspace, sens, mask, *, sampler, steps, consistency, dps_scale
         calls += 1
         if position in keep:
             trajectory.append((int(t), to_complex(x0).abs().cpu()))
+        if on_step is not None:
+            on_step()
     return to_complex(x), trajectory, calls
 
 

@@ -24,7 +24,8 @@ from brainfm_lite.provenance import repo_root
 
 
 def recon_markdown(table: list[dict]) -> str:
-    """Markdown table of the rows of `run_recon_experiments`: mean (SD) over test slices of PSNR (dB), SSIM, NMSE."""
+    """Markdown table of the rows of `run_recon_experiments`: mean (SD) over test volumes of PSNR (dB), SSIM, NMSE,
+    each scored per volume as fastMRI does (`~brainfm_lite.eval.recon_experiments.score_volumes`)."""
     lines = ["| method | R | PSNR (dB) | SSIM | NMSE |", "|---|---|---|---|---|"]
     for row in table:
         lines.append(f"| {RECON_METHODS.get(row['method'], row['method'])} | {row['R']} | "
@@ -86,5 +87,11 @@ def provenance_line(results: dict) -> str:
     env, settings = results["environment"], results["settings"]
     return (f"profile {results['profile']} ({settings['diffusion_preset']} prior, {settings['diffusion_steps']} "
             f"training steps, {results['image_size']}^2 slices, {results['n_coils']} coils, "
-            f"{results['n_test_slices']} test slices, {results['sampler']}); commit {env.get('git_commit')}, "
+            f"{_test_set(results)}, {results['sampler']}); commit {env.get('git_commit')}, "
             f"{env.get('device_name')}, {env.get('date_utc')} UTC; {results['seconds']['total'] / 60:.0f} min in all")
+
+
+def _test_set(results: dict) -> str:
+    """"N test slices" (older results, scored per slice) or "N test slices in V volumes"."""
+    volumes = results.get("n_test_volumes")
+    return f"{results['n_test_slices']} test slices" + (f" in {volumes} volumes" if volumes is not None else "")

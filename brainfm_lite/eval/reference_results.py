@@ -1,6 +1,7 @@
 """The recorded results of chapters 4-5, written by one resumable command (``brainfm results asl --profile
-reference``): ICHOR's 3D MAE against SimCLR adapted to the same CBF maps, the same ViT from random initialisation
-and the regional-CBF baseline, on the ASL cohort's one evaluation split.
+reference``): ICHOR's 3D MAE against SimCLR adapted to the same CBF maps (3D-Neuro-SimCLR's views and kind of
+backbone, a 3D CNN), the MAE's ViT from random initialisation and the regional-CBF baseline, on the ASL cohort's one
+evaluation split.
 
     >>> results = asl_reference_results(load_profile("reference"), "runs/results_asl_reference")  # doctest: +SKIP
     >>> [(claim["verdict"], claim["reason"]) for claim in results["claims"]]                       # doctest: +SKIP
@@ -11,18 +12,21 @@ nothing that finished:
 1. ``maps``: every CBF map of the profile's ASL cohort simulated into ``run_dir/cbf_cache`` (pretraining reads its
    pool, the evaluation all of them);
 2. ``pretrain_mae``, ``pretrain_simclr_cbf``: `pretrain_mae` and `pretrain_simclr_cbf` in ``run_dir/<method>`` (the
-   same ViT, pool, steps, batch and learning rate: they differ in the objective only); an interrupted run continues
-   from its last checkpoint, a finished one (its ``encoder/`` saved with this profile) is not trained again;
+   same pool, steps, batch and learning rate; SimCLR on its authors' kind of backbone, a 3D CNN, on which it learns
+   where a small ViT collapses); an interrupted run continues from its last checkpoint, a finished one (its
+   ``encoder/`` saved with this profile) is not trained again;
 3. ``parts``: the linear probe of each encoder (every task, label fraction and seed), the fine-tuning of the
    `FinetuneGrid` (one part per encoder and task) and the regional-CBF baseline, each kept in
    ``run_dir/parts/<part>.json`` with the settings it was computed under.
 
 Then the results JSON is written (atomically; default ``book/results/<profile>/asl.json``) with exactly the keys
 ``provenance`` (commit, command, profile, device, versions, date, wall time of each stage and whether it ran or was
-cached), ``seeds``, ``table`` (mean and SD over seeds, `eval.probe.summarise`; the baseline's rows as in
+cached; a resumed run that reuses stages keeps the provenance of the results it replaces as ``resumed_from``),
+``seeds``, ``table`` (mean and SD over seeds, `eval.probe.summarise`; the baseline's rows as in
 `eval.asl_evaluation`), ``claims`` (`eval.asl_claim_rules.asl_claims`: ICHOR's claims, what we measured, a computed
-verdict) and ``settings`` (what ran and what was left out), and the two encoders are exported as float16 weights with
-model cards to ``weights/mae_cbf/`` and ``weights/simclr_cbf/`` beside it (`models.export.export_weights`).
+verdict) and ``settings`` (what ran and what was left out, the shipped MAE's `hidden_patch_check`), and the two
+encoders are exported as float16 weights with model cards to ``weights/mae_cbf/`` (the whole MAE, decoder included)
+and ``weights/simclr_cbf/`` beside it (`models.export.export_weights`).
 """
 
 from __future__ import annotations
@@ -162,6 +166,10 @@ def asl_reference_results(profile: Profile, run_dir: str | Path, *, resume: bool
         settings["hidden_patch_check"] = hidden_patch_check(weights["mae"], dataset, split)
         stage["status"] = "ran"
     provenance = _provenance(profile, command, stages, time.perf_counter() - start)
+    if resume:  # stages computed by an earlier run: its provenance says where, when and how long
+        earlier = _earlier_provenance(out, profile)
+        if earlier is not None and any(stage["status"] == "cached" for stage in stages.values()):
+            provenance["resumed_from"] = earlier
     results = {"provenance": provenance, "seeds": list(range(profile.eval_seeds)), "table": table, "claims": claims,
                "settings": settings}
     write_json(out, results)
@@ -237,6 +245,18 @@ def asl_results_path(profile_name: str) -> Path:
     """Where the results of a profile are recorded: ``book/results/<profile_name>/asl.json`` of the checkout (of the
     working directory outside one)."""
     return (repo_root() or Path.cwd()) / "book" / "results" / profile_name / _RESULTS_NAME
+
+
+def load_recorded_results(profile_name: str = "reference") -> dict:
+    """The recorded chapters 4-5 results of a profile (`asl_results_path`), as written by `asl_reference_results`.
+
+    Raises:
+        InputError: no such file (record it with ``brainfm results asl --profile NAME``).
+    """
+    path = asl_results_path(profile_name)
+    if not path.is_file():
+        raise InputError(f"{path}: no recorded results; make them with `brainfm results asl --profile {profile_name}`")
+    return json.loads(path.read_text())
 
 
 def _pretrain(name: str, profile: Profile, run_dir: Path, *, resume: bool, n_jobs: int) -> tuple[Path, str]:
@@ -359,6 +379,18 @@ def _provenance(profile: Profile, command: str, stages: dict, seconds: float) ->
             "device_name": env["device_name"], "versions": {**env["versions"], "python": env["python"]},
             "platform": env["platform"], "date_utc": env["date_utc"],
             "wall_time_s": {"total": round(seconds, 1), "stages": stages}}
+
+
+def _earlier_provenance(out: Path, profile: Profile) -> dict | None:
+    """The provenance of the results already at `out` for this profile (None if there are none): a resumed run that
+    reuses their stages records it as ``resumed_from``, so the commit and time that computed them stay on record."""
+    if not out.is_file():
+        return None
+    try:
+        earlier = json.loads(out.read_text()).get("provenance")
+    except (OSError, json.JSONDecodeError):
+        return None
+    return earlier if isinstance(earlier, dict) and earlier.get("profile") == profile.name else None
 
 
 def _default_command(profile: Profile, run_dir: Path, out: Path, resume: bool) -> str:

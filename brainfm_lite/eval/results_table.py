@@ -65,6 +65,31 @@ def baseline_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def claims_markdown(claims: list[dict]) -> str:
+    """The ``claims`` list of a recorded-results JSON as a Markdown table: claim, what we measured, verdict, why."""
+    lines = ["| the paper's claim | what we measured | verdict | why |", "|---|---|---|---|"]
+    for claim in claims:
+        cells = [str(claim[key]).replace("|", "/") for key in ("claim", "measured", "verdict", "reason")]
+        lines.append(f"| {cells[0]} | {cells[1]} | **{cells[2]}** | {cells[3]} |")
+    return "\n".join(lines)
+
+
+def recorded_by(provenance: dict) -> str:
+    """One Markdown line saying where recorded numbers come from (the ``provenance`` of a recorded-results JSON):
+    command, commit, device, date, wall time and profile."""
+    minutes = provenance["wall_time_s"]["total"] / 60
+    commit = (provenance.get("commit") or "uncommitted")[:10]
+    device = provenance.get("device_name") or provenance["device"]
+    line = (f"Recorded by `{provenance['command']}` at commit `{commit}` on {device}, "
+            f"{provenance['date_utc'][:10]}, in {minutes:.0f} min (profile `{provenance['profile']}`).")
+    earlier = provenance.get("resumed_from")
+    while earlier:  # stages reused from earlier runs: say which commit computed them and how long it took
+        line += (f" Stages reused from the run at commit `{(earlier.get('commit') or 'uncommitted')[:10]}`, "
+                 f"{earlier['date_utc'][:10]}, {earlier['wall_time_s']['total'] / 60:.0f} min.")
+        earlier = earlier.get("resumed_from")
+    return line
+
+
 def _mean_std(row: dict, metric: str) -> str:
     return f"{row[f'{metric}_mean']:.2f} ± {row[f'{metric}_std']:.2f}"
 

@@ -7,7 +7,7 @@ or prepare a fastMRI download.
     brainfm data prepare-fastmri ~/Downloads/multicoil_val [--data-dir D]
 
 The data directory is --data-dir, else $BRAINFM_DATA, else ~/brainfm_data. The logic lives in
-brainfm_lite.fetch.registry and brainfm_lite.fetch.download; this module only parses arguments and prints.
+brainfm_lite.fetch.registry and brainfm_lite.fetch.dataset_files; this module only parses arguments and prints.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import logging
 import sys
 
 from brainfm_lite.errors import BrainFMError
-from brainfm_lite.fetch.download import LOCK_FILENAME, data_dir, fetch, prepare_fastmri
+from brainfm_lite.fetch.dataset_files import LOCK_FILENAME, fetch, prepare_fastmri
+from brainfm_lite.fetch.download import data_dir
 from brainfm_lite.fetch.registry import DATASETS, get_dataset
 
 TRUST_ON_FIRST_USE = (

@@ -1,6 +1,6 @@
 """The public MRI datasets the book can use, in one place: where each file lives, its checksum, licence and purpose.
 
-Nothing here downloads anything; `brainfm_lite.fetch.download` does, on request only.
+Nothing here downloads anything; `brainfm_lite.fetch.dataset_files.fetch` does, on request only.
 
 Checksums. A file's ``sha256`` is recorded only where a value has been published or verified; every other file has
 ``sha256=None``. `fetch` refuses such a file unless the caller opts in with ``allow_unpinned=True`` (CLI
@@ -182,7 +182,7 @@ FASTMRI_BRAIN = Dataset(
         "resumes), check it with `sha256sum -c` against the e-mailed list, and unpack it "
         "(`tar -xJf ...`).\n"
         "  3. Run `python data_scripts/fetch_data.py prepare-fastmri <folder with the .h5 files>` (or "
-        "brainfm_lite.fetch.download.prepare_fastmri): it checks every file and links it into "
+        "brainfm_lite.fetch.prepare_fastmri): it checks every file and links it into "
         "<data_dir>/fastmri_brain/ with an index.json.\n"
         "Cite the fastMRI papers the site lists (Zbontar et al. 2018, arXiv:1811.08839)."
     ),

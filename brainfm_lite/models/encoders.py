@@ -59,7 +59,8 @@ class EncoderConfig:
         cls_token: prepend a learnable class token, as MONAI's MaskedAutoEncoderViT does; an MAE encoder
             exported with it computes exactly what it computed during pretraining.
         resnet_depth: 10, 18, 34, 50, 101, 152 or 200.
-        widths: channels of the tiny CNN's stages; each stage halves the grid.
+        widths: channels of the compact CNN's stages; each stage halves the grid.
+        channels_last: the compact CNN keeps weights and inputs channels-last 3D (faster 3D convolutions on CPU).
     """
 
     kind: str = "vit"
@@ -74,6 +75,7 @@ class EncoderConfig:
     cls_token: bool = True
     resnet_depth: int = 18
     widths: tuple[int, ...] = field(default=(16, 32, 64, 128))
+    channels_last: bool = True
 
     def __post_init__(self):
         if self.kind not in ENCODER_KINDS:
@@ -238,8 +240,8 @@ class ConvEncoder(Encoder):
     """Compact 3D CNN: per stage a stride-2 and a stride-1 3x3x3 convolution, each followed by batch norm and ReLU
     (no conv bias: the norm removes it). Features: global average of the last stage, F = widths[-1].
 
-    Weights and inputs are kept channels-last (``torch.channels_last_3d``): a training step of widths
-    (8, 16, 32, 64) on 16 volumes of 64^3 took 0.22 s instead of 0.30 s on 2 CPU cores
+    With ``config.channels_last`` weights and inputs are kept channels-last (``torch.channels_last_3d``): a training
+    step of widths (8, 16, 32, 64) on 16 volumes of 64^3 took 0.22 s instead of 0.30 s on 2 CPU cores
     (``benchmarks/bench_cnn_memory_format.py``)."""
 
     def __init__(self, config: EncoderConfig):
@@ -252,12 +254,13 @@ class ConvEncoder(Encoder):
             )
             for c_in, c_out in zip(channels[:-1], channels[1:])
         )
-        self.to(memory_format=torch.channels_last_3d)
+        self.memory_format = torch.channels_last_3d if config.channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
 
     def forward_features(self, x: torch.Tensor) -> dict:
         """[B, C, X, Y, Z] -> {"maps": one [B, widths[i], X / 2^(i+1), ...] per stage}."""
         self.check_input(x)
-        x = x.contiguous(memory_format=torch.channels_last_3d)
+        x = x.contiguous(memory_format=self.memory_format)
         maps = []
         for stage in self.stages:
             x = stage(x)

@@ -22,7 +22,12 @@ Checkpoint keys are adapted to the model before loading:
   the ``blocks`` Sequential (``blocks.{L}.weight``), is renamed ``norm.weight``, and the decoder (``decoder_*``,
   ``mask_tokens``) is dropped.
 
-Whatever still does not fit is listed in a `LoadReport`; with ``strict=True`` it raises `InputError`.
+Whatever still does not fit is listed in a `LoadReport`; with ``strict=True`` it raises `InputError`. So are
+tensors holding NaN or infinity, and tensors whose dtype the model's cannot hold without loss (float64 into float32,
+float into int ...); a lower precision of the same kind is widened (the float16 of exported weights to float32).
+
+config.json is checked before anything is allocated: every field must have its dataclass type, and the model it
+describes is built first on PyTorch's "meta" device (shapes only) to count its bytes against the memory available.
 """
 
 from __future__ import annotations
@@ -31,8 +36,11 @@ import dataclasses
 import datetime as _dt
 import importlib
 import json
+import math
 import pickle
 import re
+import types
+import typing
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +53,7 @@ from torch import nn
 
 from brainfm_lite import __version__
 from brainfm_lite.atomic import atomic_dir, write_json
+from brainfm_lite.data.memory import check_memory
 from brainfm_lite.errors import InputError
 
 WEIGHTS_NAME = "model.safetensors"
@@ -88,8 +97,11 @@ class LoadReport:
         missing: model keys the checkpoint does not have (left as initialised).
         unexpected: checkpoint keys the model does not have (ignored).
         mismatched: (key, checkpoint shape, model shape) for keys in both with different shapes (not copied).
+        wrong_dtype: (key, checkpoint dtype, model dtype) for tensors the model's dtype cannot hold without loss
+            (not copied).
+        nonfinite: keys of tensors holding NaN or infinity (not copied).
         dropped: checkpoint keys left out on purpose (an MAE decoder when loading an encoder).
-        adaptations: the key changes applied, in words.
+        adaptations: the key changes and lossless casts applied, in words.
     """
 
     source: str
@@ -97,13 +109,15 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
+    wrong_dtype: list[tuple[str, str, str]] = field(default_factory=list)
+    nonfinite: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     adaptations: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when every model key was loaded and nothing unexplained was left over."""
-        return not (self.missing or self.unexpected or self.mismatched)
+        return not (self.missing or self.unexpected or self.mismatched or self.wrong_dtype or self.nonfinite)
 
     def problems(self) -> str:
         """One line per kind of problem, each naming the first 10 keys and how many there are."""
@@ -114,6 +128,12 @@ class LoadReport:
         if self.mismatched:
             shapes = [f"{k} {tuple(a)} in checkpoint vs {tuple(b)} in model" for k, a, b in self.mismatched]
             lines.append(f"{len(shapes)} shape mismatches: {_first_ten(shapes)}")
+        if self.wrong_dtype:
+            dtypes = [f"{k} {a} in checkpoint vs {b} in model" for k, a, b in self.wrong_dtype]
+            lines.append(f"{len(dtypes)} dtype mismatches (the model's dtype cannot hold them without loss): "
+                         f"{_first_ten(dtypes)}")
+        if self.nonfinite:
+            lines.append(f"{len(self.nonfinite)} tensors holding NaN or infinity: {_first_ten(self.nonfinite)}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -168,18 +188,26 @@ def save_pretrained(model: nn.Module, path: str | Path, *, metadata: dict | None
 
 # --- loading ------------------------------------------------------------------------------------------------------
 
-def from_pretrained(path: str | Path, *, strict: bool = True) -> nn.Module:
+def from_pretrained(path: str | Path, *, strict: bool = True, max_bytes: int | None = None) -> nn.Module:
     """Rebuild the model saved by `save_pretrained` in the folder `path` and load its weights (on the CPU).
 
     Weights stored at a lower precision (the float16 of `export_weights`) are cast to the model's own dtype
-    (float32) on loading. With ``strict=False`` keys that do not fit are warned about instead of raising.
+    (float32) on loading. With ``strict=False`` keys that do not fit are warned about (and left as initialised)
+    instead of raising.
+
+    Args:
+        path: the folder.
+        strict: raise when a weight is missing, unexpected, of another shape, of a dtype the model cannot hold
+            without loss, or holds NaN or infinity.
+        max_bytes: the most memory the model and its weights may take (default: ``BRAINFM_MAX_MEMORY_GB``, else
+            no cap); the memory available now always limits it too.
 
     Raises:
-        InputError: no config.json, an unknown class, config fields the class does not have, or (strict)
-            weights that do not fit.
+        InputError: no config.json, an unknown class, config fields the class does not have or of the wrong type,
+            a model too large for memory, or (strict) weights that do not fit.
     """
     path = Path(path)
-    model = model_from_config(path)
+    model = model_from_config(path, max_bytes=max_bytes, extra_bytes=_file_size(path / WEIGHTS_NAME))
     report = load_weights(model, path / WEIGHTS_NAME, strict=strict)
     if not report.ok:
         warnings.warn(str(report), stacklevel=2)
@@ -195,11 +223,17 @@ def pretrained_encoder(path: str | Path) -> nn.Module:
     return model if isinstance(model, Encoder) else model.encoder()
 
 
-def model_from_config(path: str | Path) -> nn.Module:
+def model_from_config(path: str | Path, *, max_bytes: int | None = None, extra_bytes: int = 0) -> nn.Module:
     """The model described by the config.json in the folder `path`, freshly initialised (no weights loaded).
 
+    Args:
+        path: the folder.
+        max_bytes: the most memory the model (plus `extra_bytes`) may take; see `from_pretrained`.
+        extra_bytes: memory the caller will need beside the model (the weights file it is about to read).
+
     Raises:
-        InputError: no config.json, an unknown class, or config fields the class does not have.
+        InputError: no config.json, an unknown class, config fields the class does not have or of the wrong type,
+            values the config class refuses, or a model too large for memory; each names the file and field.
     """
     path = Path(path)
     config_file = path / CONFIG_NAME
@@ -217,11 +251,112 @@ def model_from_config(path: str | Path) -> nn.Module:
         raise InputError(f"{config_file}: unknown model class {name!r} (known: {', '.join(_MODELS)})")
     cls = _MODELS[name]
     known = {f.name for f in dataclasses.fields(cls.config_class)}
+    if not isinstance(values, dict):
+        raise InputError(f"{config_file}: field 'config' must be an object of fields, got {type(values).__name__}")
     if set(values) - known:
         raise InputError(f"{config_file}: fields {sorted(set(values) - known)} are not in {cls.config_class.__name__}"
                          " (saved by a newer brainfm_lite?)")
-    config = cls.config_class(**values)
-    return cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
+    _check_field_types(config_file, cls.config_class, values)
+    try:
+        config = cls.config_class(**values)
+    except (InputError, TypeError, ValueError, ZeroDivisionError) as err:
+        raise InputError(f"{config_file}: {err}") from err
+
+    def build() -> nn.Module:
+        return cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
+
+    with torch.device("meta"):  # shapes only: counts the bytes without allocating them
+        try:
+            shapes = build()
+        except (InputError, TypeError, ValueError, RuntimeError, ZeroDivisionError) as err:
+            raise InputError(f"{config_file}: cannot build {name} from this config ({err})") from err
+    n_bytes = sum(t.numel() * t.element_size() for t in (*shapes.parameters(), *shapes.buffers()))
+    culprit = _largest_field(cls.config_class, values)
+    check_memory(n_bytes + extra_bytes, f"{config_file}: the {name} it describes "
+                 f"({sum(p.numel() for p in shapes.parameters()):.3g} parameters{culprit}) and its weights",
+                 max_bytes=max_bytes, damaged="the config")
+    return build()
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _check_field_types(config_file: Path, config_class, values: dict, prefix: str = "") -> None:
+    """Raise InputError naming the first field whose value does not have its declared type (JSON: lists for
+    tuples); nested config dataclasses (a SimCLR's encoder) are checked field by field."""
+    hints = typing.get_type_hints(config_class)
+    for name, value in values.items():
+        hint = hints.get(name)
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise InputError(f"{config_file}: field '{prefix}{name}' must be an object of {hint.__name__} "
+                                 f"fields, got {value!r}")
+            known = {f.name for f in dataclasses.fields(hint)}
+            if set(value) - known:
+                raise InputError(f"{config_file}: fields {sorted(set(value) - known)} of '{prefix}{name}' are not "
+                                 f"in {hint.__name__}")
+            _check_field_types(config_file, hint, value, prefix=f"{prefix}{name}.")
+        elif hint is not None and not _has_type(value, hint):
+            raise InputError(f"{config_file}: field '{prefix}{name}' must be {_type_name(hint)}, got {value!r}")
+
+
+def _has_type(value, hint) -> bool:
+    """Whether a value read from JSON fits the annotation `hint` (int, float, bool, str, tuples, unions)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, arg) for arg in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return isinstance(value, (list, tuple)) and all(_has_type(v, args[0]) for v in value)
+        if all(arg is int for arg in args) and _has_type(value, int):
+            return True  # an int stands for all of a fixed tuple of ints (img_size=64)
+        return (isinstance(value, (list, tuple)) and len(value) == len(args)
+                and all(_has_type(v, a) for v, a in zip(value, args)))
+    return True  # a type this check does not know: the config class checks it
+
+
+def _ints(value) -> list[int]:
+    """The integers of an int or a sequence of ints; [] for anything else."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    ok = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    return list(values) if ok else []
+
+
+def _type_name(hint) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
+    if hint in names:
+        return names[hint]
+    return str(hint).replace("typing.", "")
+
+
+def _largest_field(config_class, values: dict) -> str:
+    """For the message about a model too large: the integer field furthest above its default (a damaged or
+    hostile config usually inflates one), as "; hidden_size=1000000 is the field largest against its default 768"."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config_class) if f.default is not dataclasses.MISSING}
+    ratios = {}
+    for name, value in values.items():
+        numbers = _ints(value)
+        reference = _ints(defaults.get(name))
+        if numbers and reference and max(reference) > 0:
+            ratios[name] = max(numbers) / max(reference)
+    if not ratios or max(ratios.values()) <= 1:
+        return ""
+    name = max(ratios, key=ratios.get)
+    return f"; {name}={values[name]!r} is the field largest against its default {defaults[name]!r}"
 
 
 def load_weights(model: nn.Module, source, *, strict: bool = True) -> LoadReport:
@@ -267,15 +402,34 @@ def load_weights(model: nn.Module, source, *, strict: bool = True) -> LoadReport
 
 
 def _cast_to_model_dtype(state: dict, expected: Mapping, report: LoadReport) -> None:
-    """Cast floating tensors of `state` (in place) to the dtype of the model's tensor of the same key."""
+    """Widen tensors of `state` (in place) to the dtype of the model's tensor of the same key; take out, and report,
+    those the model's dtype cannot hold without loss and those holding NaN or infinity."""
     cast = set()
-    for key, value in state.items():
+    for key, value in list(state.items()):
         target = expected[key].dtype
-        if value.is_floating_point() and expected[key].is_floating_point() and value.dtype != target:
-            cast.add(f"{value.dtype} -> {target}".replace("torch.", ""))
-            state[key] = value.to(target)
+        if value.dtype != target:
+            if not _widens(value.dtype, target):
+                report.wrong_dtype.append((key, _dtype_name(value.dtype), _dtype_name(target)))
+                del state[key]
+                continue
+            cast.add(f"{_dtype_name(value.dtype)} -> {_dtype_name(target)}")
+            state[key] = value = value.to(target)
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            report.nonfinite.append(key)
+            del state[key]
     if cast:
         report.adaptations.append(f"cast {', '.join(sorted(cast))}")
+
+
+def _widens(source: torch.dtype, target: torch.dtype) -> bool:
+    """True when `target` holds every value of `source` (float16 -> float32, int32 -> int64), of the same kind."""
+    same_kind = source.is_floating_point == target.is_floating_point and source.is_complex == target.is_complex
+    return same_kind and (source == torch.bool) == (target == torch.bool) and \
+        torch.promote_types(source, target) == target
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def read_checkpoint(path: str | Path) -> Mapping:

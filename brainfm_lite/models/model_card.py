@@ -23,7 +23,7 @@ from brainfm_lite.errors import InputError
 NOT_CLINICAL = ("**Not for clinical use.** These weights were trained on synthetic data for teaching and research. "
                 "They are not a medical device and must not be used to diagnose, treat or triage anyone.")
 OBJECTIVES = {
-    "mae": "a ViT encoder pretrained as a 3D masked autoencoder (ICHOR)",
+    "mae": "a 3D masked autoencoder (ICHOR): a ViT encoder and the light decoder that fills in hidden patches",
     "mae_structural": "a ViT encoder pretrained as a 3D masked autoencoder on structural T1 images",
     "simclr": "an encoder pretrained with SimCLR's contrastive loss on two augmented views (3D-Neuro-SimCLR)",
     "seqinv": "an encoder pretrained to give the same features to contrasts simulated from one set of qMRI maps "
@@ -118,9 +118,10 @@ def _table(header: tuple[str, str], rows) -> list[str]:
 
 
 def _format(value) -> str:
-    """Numbers to 4 significant digits, {"mean", "sd"} as "mean ± sd", other dicts and lists as JSON."""
+    """Numbers to 4 significant digits, {"mean", "sd"} as "mean ± sd" (the SD to the mean's decimals), other dicts
+    and lists as JSON."""
     if isinstance(value, dict) and set(value) >= {"mean", "sd"}:
-        return f"{_format(value['mean'])} ± {_format(value['sd'])}"
+        return f"{value['mean']:.3f} ± {abs(value['sd']):.3f}"  # an SD of 5.6e-17 is 0 at the mean's precision
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (dict, list, tuple)):

@@ -14,12 +14,18 @@ The forward operator of a parallel-imaging acquisition with sensitivities S_c an
 Functions take torch tensors; the ones marked "numpy in, numpy out" also accept numpy arrays and then return
 numpy arrays. Masks, sensitivities and phase maps are seeded: the same seed gives the same array.
 
+Intensity scale: k-space from a scanner comes in arbitrary units, and a learned prior only knows the scale of its
+training images. `acs_scale` measures a slice's scale from what every Cartesian acquisition samples, the central
+(autocalibration) columns, so the same number can be computed for a training image, a simulated measurement and a
+real undersampled scan, and all three are brought to one scale by dividing by it.
+
 Example:
     >>> image = torch.rand(48, 48) * torch.exp(1j * background_phase((48, 48), seed=1))
     >>> sens = coil_sensitivities((48, 48), n_coils=4, seed=1)
     >>> mask = cartesian_mask((48, 48), acceleration=4, center_fraction=0.08, seed=1)
     >>> k = simulate_acquisition(image, sens, mask, noise_std=0.01)   # [4, 48, 48]
     >>> aliased = zero_filled(k, sens)                                 # complex [48, 48]
+    >>> k_unit = k / acs_scale(k)                                      # about 1 in the brightest tissue
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ import torch
 from brainfm_lite.errors import InputError
 
 MASK_KINDS = ("random", "equispaced")
+# `acs_scale`: the central 8 % of the columns (the centre of every mask of the chapter 8 experiments, and about the
+# stroke DPM paper's 26 autocalibration lines of a fastMRI brain k-space); the 99th percentile of the low-resolution
+# image over the field of view, which lands in the brightest tissue as long as the head fills more than 1 % of it.
+ACS_SCALE_FRACTION = 0.08
+ACS_SCALE_PERCENTILE = 99.0
 
 
 def _numpy_in_numpy_out(function):
@@ -135,10 +146,15 @@ def cartesian_mask(shape, acceleration: float, center_fraction: float, *, kind: 
         columns = _random_columns(rng, n_columns, acceleration, n_center)
     else:
         columns = _equispaced_columns(rng, n_columns, acceleration, n_center)
-    first_center = (n_columns - n_center + 1) // 2  # fastMRI's placement: the block covers DC at W // 2
-    columns[first_center:first_center + n_center] = True
+    columns[_center_columns(n_columns, n_center)] = True
     mask = torch.from_numpy(columns)
     return mask.expand(shape[0], n_columns).clone() if len(shape) == 2 else mask
+
+
+def _center_columns(n_columns: int, n_center: int) -> slice:
+    """The block of `n_center` columns around DC at ``W // 2``, placed as fastMRI places its fully sampled centre."""
+    first = (n_columns - n_center + 1) // 2
+    return slice(first, first + n_center)
 
 
 def _random_columns(rng: np.random.Generator, n_columns: int, acceleration: float, n_center: int) -> np.ndarray:
@@ -361,6 +377,61 @@ def zero_filled(k, sens=None, mask=None):
         raise InputError(f"k must be multi-coil [..., C, H, W]; got shape {tuple(getattr(k, 'shape', ()))}")
     coil_images = ifft2c(_apply_mask(_as_complex(k), mask))
     return rss(coil_images) if sens is None else sense_combine(coil_images, sens)
+
+
+@_numpy_in_numpy_out
+def acs_scale(k, *, center_fraction: float = ACS_SCALE_FRACTION, percentile: float = ACS_SCALE_PERCENTILE):
+    """The intensity scale of each slice, from its autocalibration (ACS) lines alone (numpy in, numpy out).
+
+    Keep only the central ``round(W * center_fraction)`` columns of the k-space (the fully sampled centre that
+    `cartesian_mask` always includes), transform back, combine the coils by `rss` (no sensitivities needed) and take
+    the `percentile` of that low-resolution magnitude image over the whole field of view. It uses nothing but
+    measured data, so it is the same number for a fully sampled training image, a simulated undersampled
+    acquisition and a real scan (`brainfm_lite.datasets.load_fastmri_kspace`), whatever R is; dividing by it puts all
+    of them on one scale (about 1 in the brightest tissue). It is proportional to the data: ``acs_scale(c * k) ==
+    c * acs_scale(k)``.
+
+    Args:
+        k: multi-coil k-space [..., C, H, W], complex (single-coil data: a coil axis of size 1); the central columns
+            must have been sampled (the rest may be zero).
+        center_fraction: fraction of the columns used, in (0, 1]; at most the fully sampled centre of the mask.
+        percentile: in (0, 100].
+
+    Returns:
+        positive scale per slice [...] (float, the k-space's real dtype).
+
+    Raises:
+        InputError: not multi-coil k-space, a bad fraction or percentile, or an empty centre (scale 0).
+    """
+    if not isinstance(k, torch.Tensor) or k.ndim < 3:
+        raise InputError(f"k must be multi-coil k-space [..., C, H, W]; got shape {tuple(getattr(k, 'shape', ()))}")
+    if not 0 < center_fraction <= 1:
+        raise InputError(f"center_fraction must lie in (0, 1]; got {center_fraction}")
+    if not 0 < percentile <= 100:
+        raise InputError(f"percentile must lie in (0, 100]; got {percentile}")
+    n_columns = k.shape[-1]
+    n_center = max(1, round(n_columns * center_fraction))
+    centre = torch.zeros(n_columns, dtype=torch.bool, device=k.device)
+    centre[_center_columns(n_columns, n_center)] = True
+    low_resolution = rss(ifft2c(_as_complex(k) * centre))  # [..., H, W]
+    # numpy's linear percentile from a sort: torch.quantile refuses inputs of more than 2^24 values (a full stack)
+    ordered = low_resolution.flatten(-2).to(torch.float64).sort(dim=-1).values
+    position = (ordered.shape[-1] - 1) * percentile / 100
+    below, fraction = math.floor(position), position - math.floor(position)
+    above = min(below + 1, ordered.shape[-1] - 1)
+    scale = ordered[..., below] + fraction * (ordered[..., above] - ordered[..., below])
+    scale = scale.to(low_resolution.dtype)
+    if not bool((scale > 0).all()):
+        raise InputError("the centre of the k-space is empty (zero), so its intensity scale is undefined; "
+                         "were the central columns sampled?")
+    return scale
+
+
+def acs_columns(n_columns: int, center_fraction: float = ACS_SCALE_FRACTION) -> torch.Tensor:
+    """Bool [W]: the columns `acs_scale` reads, so a caller can check that a mask samples them all."""
+    columns = torch.zeros(int(n_columns), dtype=torch.bool)
+    columns[_center_columns(int(n_columns), max(1, round(n_columns * center_fraction)))] = True
+    return columns
 
 
 def to_channels(images: torch.Tensor) -> torch.Tensor:

@@ -11,15 +11,21 @@ Layout under a run's ``out_dir``::
         rng.safetensors        generator states of every process, keys "rank{r}.torch", "rank{r}.cuda{i}" (uint8)
         trainer_state.json     step, epoch, position in the epoch, config, learning rate, optimizer scalars and
                                param_groups, Python/numpy generator states, timestamps
+        SHA256SUMS             the sha256 of every other file, as ``sha256sum`` writes it (``sha256sum -c``)
 
 A checkpoint is written into a hidden temporary folder which is renamed onto its final name only when complete,
 and ``latest`` is rewritten (atomically) after that: a crash mid-write leaves the previous checkpoint in charge.
+`resume_checkpoint` verifies the sums before trusting a checkpoint, and falls back to the newest intact one (with a
+warning naming the damaged one) when a disk error or a stray edit damaged the latest.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
+import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,7 +37,9 @@ from brainfm_lite.errors import InputError
 from brainfm_lite.train.ema import EMA
 
 LATEST = "latest"
-FORMAT_VERSION = 1
+SUMS = "SHA256SUMS"
+FORMAT_VERSION = 2  # 2: SHA256SUMS in every checkpoint
+CHECKPOINT_NAME = re.compile(r"step_(\d{7,})")
 
 
 def checkpoint_name(step: int) -> str:
@@ -66,35 +74,141 @@ def save_checkpoint(checkpoints_dir: Path, step: int, *, model: nn.Module, optim
         write_json(tmp / "trainer_state.json", {**state, "format_version": FORMAT_VERSION, "saved_at": saved_at,
                                                 "torch_version": torch.__version__, "optimizer": optimizer_json,
                                                 "rng": rng_json})
+        (tmp / SUMS).write_text("".join(f"{_sha256(path)}  {path.name}\n" for path in sorted(tmp.iterdir())))
     with atomic_path(checkpoints_dir / LATEST) as pointer:
         pointer.write_text(final.name + "\n")
     return final
 
 
 def latest_checkpoint(checkpoints_dir: Path) -> Path | None:
-    """The checkpoint folder that ``latest`` names, or None when there is none yet."""
-    pointer = checkpoints_dir / LATEST
-    if not pointer.is_file():
-        return None
-    folder = checkpoints_dir / pointer.read_text().strip()
-    if not (folder / "trainer_state.json").is_file():
-        raise InputError(f"{pointer} names {folder.name}, which is not a complete checkpoint")
+    """The checkpoint folder that ``latest`` names, or None when there is none yet.
+
+    Raises:
+        InputError: ``latest`` names something outside `checkpoints_dir`, or not a complete checkpoint.
+    """
+    folder, damaged = _pointed_folder(checkpoints_dir)
+    if damaged or (folder is not None and not (folder / "trainer_state.json").is_file()):
+        name = folder.name if folder is not None else "nothing readable"
+        raise InputError(f"{checkpoints_dir / LATEST} names {name}, which is not a complete checkpoint")
     return folder
 
 
+def resume_checkpoint(checkpoints_dir: Path) -> Path | None:
+    """The newest intact checkpoint to resume from: the one ``latest`` names when its files match their sums, else
+    the newest older one that does (a warning names each damaged one). None when there is no checkpoint yet.
+
+    Raises:
+        InputError: ``latest`` names something outside `checkpoints_dir`, or every checkpoint is damaged.
+    """
+    checkpoints_dir = Path(checkpoints_dir)
+    pointed, damaged_pointer = _pointed_folder(checkpoints_dir)
+    if pointed is None and not damaged_pointer:
+        return None
+    candidates = [] if pointed is None else [pointed]
+    if damaged_pointer:
+        warnings.warn(f"{checkpoints_dir / LATEST}: damaged (it names no checkpoint); looking for the newest intact "
+                      "checkpoint", stacklevel=2)
+    newest = None if pointed is None else _step(pointed)
+    candidates += sorted((path for path in checkpoints_dir.iterdir() if path.is_dir() and _step(path) is not None
+                          and (newest is None or _step(path) < newest)), key=_step, reverse=True)
+    damaged = []
+    for folder in candidates:
+        problem = checkpoint_problem(folder)
+        if problem is None:
+            return folder
+        damaged.append(folder.name)
+        warnings.warn(f"{folder}: damaged checkpoint ({problem}); falling back to an older one", stacklevel=2)
+    raise InputError(f"{checkpoints_dir}: no intact checkpoint to resume from (damaged: {', '.join(damaged) or 'none'}"
+                     "); move the folder away to start the run over")
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """What is wrong with the checkpoint `folder`, in words, or None when every file matches its recorded sha256.
+
+    A checkpoint written before sums were recorded (format 1) is only checked for its files.
+    """
+    folder = Path(folder)
+    if not (folder / "trainer_state.json").is_file():
+        return "no trainer_state.json" if folder.is_dir() else "missing"
+    sums = folder / SUMS
+    if not sums.is_file():
+        try:
+            version = json.loads((folder / "trainer_state.json").read_text()).get("format_version", 1)
+        except (ValueError, OSError, AttributeError):
+            return "trainer_state.json is not readable JSON"
+        if version >= 2:
+            return f"no {SUMS}"
+        missing = [name for name in ("model.safetensors", "optimizer.safetensors", "rng.safetensors")
+                   if not (folder / name).is_file()]
+        return f"missing {', '.join(missing)}" if missing else None
+    try:
+        recorded = dict(reversed(line.split("  ", 1)) for line in sums.read_text().splitlines() if line)
+    except (ValueError, OSError, UnicodeDecodeError):
+        return f"{SUMS} is not readable"
+    for name, digest in sorted(recorded.items()):
+        path = folder / name
+        if "/" in name or not path.is_file():
+            return f"{name} is missing"
+        if _sha256(path) != digest:
+            return f"{name} does not match its sha256"
+    if "trainer_state.json" not in recorded or "model.safetensors" not in recorded:
+        return f"{SUMS} does not cover trainer_state.json and model.safetensors"
+    return None
+
+
+def _pointed_folder(checkpoints_dir: Path) -> tuple[Path | None, bool]:
+    """(the folder ``latest`` names, whether ``latest`` is damaged): (None, False) without ``latest``; a name that
+    is no checkpoint name (garbage after a crash) is damaged. A name leading outside `checkpoints_dir` (a path,
+    "..", a link elsewhere) is refused."""
+    pointer = checkpoints_dir / LATEST
+    if not pointer.is_file():
+        return None, False
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        return None, True
+    folder = checkpoints_dir / name
+    if name and (Path(name).name != name or folder.resolve().parent != checkpoints_dir.resolve()):
+        raise InputError(f"{pointer}: names {name!r}, outside {checkpoints_dir}; refusing to load a checkpoint from "
+                         "elsewhere")
+    if not CHECKPOINT_NAME.fullmatch(name):
+        return None, True
+    return folder, False
+
+
+def _step(folder: Path) -> int | None:
+    match = CHECKPOINT_NAME.fullmatch(folder.name)
+    return int(match.group(1)) if match else None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_checkpoint(folder: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, ema: EMA | None,
-                    device: torch.device) -> dict:
+                    device: torch.device, verify: bool = True) -> dict:
     """Load weights, EMA and optimizer state from `folder` into the given objects; returns the trainer state.
+
+    With `verify` (default) every file is checked against its recorded sha256 first (`checkpoint_problem`);
+    pass False only for a folder `resume_checkpoint` has just verified.
 
     The returned dict is ``trainer_state.json`` with ``"rng"`` replaced by the list of per-process generator
     states (tensors included) that :func:`~brainfm_lite.train.rng.set_rng_state` takes.
 
     Raises:
-        InputError: the folder is not a checkpoint, or its tensors do not fit the model.
+        InputError: the folder is not a checkpoint, a file does not match its recorded sha256, or its tensors do
+            not fit the model.
     """
     state_path = folder / "trainer_state.json"
     if not state_path.is_file():
         raise InputError(f"{folder}: not a checkpoint (no trainer_state.json)")
+    problem = checkpoint_problem(folder) if verify else None
+    if problem is not None:
+        raise InputError(f"{folder}: damaged checkpoint ({problem})")
     state = json.loads(state_path.read_text())
     try:
         load_model(model, str(folder / "model.safetensors"), strict=True, device=str(device))

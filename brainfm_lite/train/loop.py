@@ -21,6 +21,7 @@ reproducible per epoch but restarts at a mid-epoch resume; with num_workers=0 it
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from contextlib import nullcontext
@@ -38,12 +39,14 @@ from tqdm.auto import tqdm
 from brainfm_lite.errors import BrainFMError, InputError
 from brainfm_lite.provenance import device_name
 from brainfm_lite.train import distributed as dist
-from brainfm_lite.train.checkpoint import LATEST, checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
+from brainfm_lite.train.checkpoint import LATEST, checkpoint_name, load_checkpoint, resume_checkpoint, save_checkpoint
 from brainfm_lite.train.config import TrainConfig
 from brainfm_lite.train.ema import EMA
 from brainfm_lite.train.metrics_log import MetricsLog
 from brainfm_lite.train.optim import build_optimizer, set_learning_rate
 from brainfm_lite.train.rng import get_rng_state, seed_everything, set_rng_state
+
+logger = logging.getLogger(__name__)
 
 # Names the Trainer writes in every metrics line; an objective's own metrics must use others.
 RESERVED_METRICS = ("step", "epoch", "lr", "grad_norm", "seconds", "samples_per_s")
@@ -124,6 +127,7 @@ class Trainer:
         self.batches_in_epoch = 0  # micro-batches of the current epoch already consumed by this process
         self.elapsed_s = 0.0  # training wall time before this fit() call (from earlier, resumed runs)
         self.resumed_from: Path | None = None
+        self._resumed_window: dict | None = None  # the metrics interval the checkpoint was saved in
         self._fit_started = time.perf_counter()
 
     # ------------------------------------------------------------------ the loop
@@ -142,7 +146,7 @@ class Trainer:
         checkpoint = self.resumed_from  # replaced by each checkpoint saved below
         self.model.train()
         self._fit_started = time.perf_counter()
-        window = _RunningMeans()
+        window = _RunningMeans(self._resumed_window, device=self.device)  # a resumed line covers the same steps
         batches = self._micro_batches()
         progress = tqdm(total=cfg.max_steps, initial=self.step, desc="train", dynamic_ncols=True,
                         disable=not (cfg.progress and dist.is_main()))
@@ -158,7 +162,7 @@ class Trainer:
                     progress.set_postfix(loss=f"{record['loss']:.4g}")
                     window = _RunningMeans()
                 if self.step == cfg.max_steps or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
-                    checkpoint = self._save()
+                    checkpoint = self._save(window)
         finally:
             batches.close()  # stops DataLoader workers of an unfinished epoch
             progress.close()
@@ -232,18 +236,19 @@ class Trainer:
                   "(fit(resume=True) continues it)")
         seed_everything(self.config.seed + self.rank)
         self.step, self.epoch, self.batches_in_epoch, self.elapsed_s = 0, 0, 0, 0.0
-        self.resumed_from = None
+        self.resumed_from, self._resumed_window = None, None
         return self.metrics.start(resumed_step=None)
 
     def _resume(self, resume: bool | str | Path) -> list[dict]:
-        """Restore weights, optimizer, EMA, position in the data and every generator from a checkpoint."""
-        folder = latest_checkpoint(self.checkpoints_dir) if resume is True else Path(resume)
+        """Restore weights, optimizer, EMA, position in the data and every generator from a checkpoint (with
+        ``resume=True`` the newest intact one: a damaged checkpoint is skipped with a warning)."""
+        folder = resume_checkpoint(self.checkpoints_dir) if resume is True else Path(resume)
         if folder is None:
             if dist.is_main():
                 print(f"note: no checkpoint in {self.checkpoints_dir}; starting from scratch")
             return self._start_fresh()
         state = load_checkpoint(folder, model=self.model, optimizer=self.optimizer, ema=self.ema,
-                                device=self.device)
+                                device=self.device, verify=resume is not True)  # resume_checkpoint verified it
         saved = TrainConfig.from_dict(state["config"])
         same_order = (state["world_size"], saved.batch_size, saved.grad_accum_steps, saved.seed) == \
                      (self.world_size, self.config.batch_size, self.config.grad_accum_steps, self.config.seed)
@@ -254,6 +259,8 @@ class Trainer:
         self.step, self.epoch = state["step"], state["epoch"]
         self.batches_in_epoch, self.elapsed_s = state["batches_in_epoch"], state["elapsed_seconds"]
         set_rng_state(state["rng"][self.rank])
+        windows = state.get("metrics_window")  # absent in checkpoints of older versions: the line starts afresh
+        self._resumed_window = windows[self.rank] if windows else None
         self.resumed_from = folder
         return self.metrics.start(resumed_step=self.step)
 
@@ -263,20 +270,23 @@ class Trainer:
         seconds = window.seconds()
         record = {"step": self.step, "epoch": self.epoch, "loss": means.pop("loss"), "lr": lr,
                   "grad_norm": means.pop("grad_norm"), "seconds": round(self._elapsed(), 3),
-                  "samples_per_s": round(window.steps * self.global_batch / seconds, 3), **means}
+                  "samples_per_s": round(window.timed_steps * self.global_batch / seconds, 3), **means}
         self.metrics.write(record)
         if not math.isfinite(record["loss"]):
             raise BrainFMError(f"the loss is {record['loss']} at step {self.step}; lower the learning rate or check "
                                f"the data (metrics in {self.metrics.path})")
         return record
 
-    def _save(self) -> Path:
-        """Save a checkpoint (rank 0) holding every process's generator states; all processes wait for it."""
+    def _save(self, window: "_RunningMeans") -> Path:
+        """Save a checkpoint (rank 0) holding every process's generator states and the sums of the metrics
+        interval in progress (so that the first line after a resume averages the same steps); all processes wait
+        for it."""
         rng_states = dist.all_gather_objects(get_rng_state())
+        windows = dist.all_gather_objects(window.state())
         folder = self.checkpoints_dir / checkpoint_name(self.step)
         if dist.is_main():
             state = {"step": self.step, "epoch": self.epoch, "batches_in_epoch": self.batches_in_epoch,
-                     "elapsed_seconds": self._elapsed(), "world_size": self.world_size,
+                     "elapsed_seconds": self._elapsed(), "world_size": self.world_size, "metrics_window": windows,
                      "config": self.config.to_dict(),
                      "scheduler": {"kind": "linear warm-up, cosine decay",
                                    "lr": [group["lr"] for group in self.optimizer.param_groups]}}
@@ -299,24 +309,43 @@ class Trainer:
             precision += (" (bf16 asked for; it needs a CUDA GPU of compute capability 8 or more (A100, H100 ...), or "
                           "cpu_bf16 and a CPU with AMX-BF16)")
         start = f"resumed from {self.resumed_from}" if self.resumed_from else "from scratch"
-        print(f"Trainer: {n_params:,} parameters | {device_name(self.device)} | world size {self.world_size} | "
-              f"global batch {self.global_batch} ({cfg.batch_size} x {cfg.grad_accum_steps} accumulation x "
-              f"{self.world_size} process{'es' if self.world_size > 1 else ''}) | {precision} | "
-              f"steps {self.step} -> {cfg.max_steps}, {start}")
+        summary = (f"Trainer: {n_params:,} parameters | {device_name(self.device)} | world size {self.world_size} | "
+                   f"global batch {self.global_batch} ({cfg.batch_size} x {cfg.grad_accum_steps} accumulation x "
+                   f"{self.world_size} process{'es' if self.world_size > 1 else ''}) | {precision} | "
+                   f"steps {self.step} -> {cfg.max_steps}, {start}")
+        if cfg.progress:  # a watched run (progress bar on): print
+            print(summary)
+        else:  # the book's pages, scripts, tests: log (a warning when bf16 was asked for and not used)
+            fell_back = cfg.precision == "bf16" and not self.use_bf16
+            logger.log(logging.WARNING if fell_back else logging.INFO, summary)
 
 
 class _RunningMeans:
-    """Per-step values summed since the last metrics line, averaged over steps and processes when logged."""
+    """Per-step values summed since the last metrics line, averaged over steps and processes when logged.
 
-    def __init__(self):
-        self.sums: dict[str, torch.Tensor] = {}
-        self.steps = 0
+    Args:
+        saved: `state` of the interval a checkpoint was saved in, to continue it after a resume; None: empty.
+        device: where the restored sums go.
+    """
+
+    def __init__(self, saved: dict | None = None, *, device: torch.device | None = None):
+        # float32 sums restored exactly (a float32 goes through a JSON float unchanged): the same bits as unbroken
+        self.sums: dict[str, torch.Tensor] = {
+            name: torch.tensor(value, dtype=torch.float32, device=device)
+            for name, value in (saved or {}).get("sums", {}).items()}
+        self.steps = (saved or {}).get("steps", 0)
+        self.timed_steps = 0  # steps since this process started the interval: the throughput's
         self.started = time.perf_counter()
 
     def add(self, values: dict[str, torch.Tensor]) -> None:
         for name, value in values.items():
             self.sums[name] = self.sums.get(name, 0.0) + value
         self.steps += 1
+        self.timed_steps += 1
+
+    def state(self) -> dict:
+        """The sums and step count, JSON-ready (for a checkpoint)."""
+        return {"steps": self.steps, "sums": {name: float(total) for name, total in self.sums.items()}}
 
     def means(self) -> dict[str, float]:
         names = sorted(self.sums)

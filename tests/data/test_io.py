@@ -56,15 +56,25 @@ def test_save_then_load_gives_back_data_affine_and_spacing(tmp_path, small_volum
 
 
 def test_save_writes_scanner_qform_and_sform_in_mm(tmp_path, small_volume):
-    # A sheared, anisotropic affine: the sform keeps it exactly, the qform gets its nearest rigid part.
+    path = save_volume(small_volume, tmp_path / "brain.nii.gz")
+
+    image = nib.load(path)
+    assert int(image.header["qform_code"]) == 1
+    assert int(image.header["sform_code"]) == 1
+    assert image.header.get_xyzt_units() == ("mm", "sec")
+    assert image.header.get_data_dtype() == np.float32
+    np.testing.assert_allclose(image.get_qform(), small_volume.affine, atol=1e-5)
+    np.testing.assert_allclose(image.get_sform(), small_volume.affine, atol=1e-5)
+
+
+def test_a_sheared_affine_goes_into_the_sform_alone(tmp_path, small_volume):
+    # A qform cannot hold a shear: writing its nearest rigid part would give the file two geometries.
     affine = np.array([[-1.5, 0.2, 0.0, 3.0], [0.0, 1.5, 0.1, -7.0], [0.0, 0.0, 3.0, 11.0], [0.0, 0.0, 0.0, 1.0]])
     path = save_volume(small_volume.with_data(small_volume.data, affine=affine), tmp_path / "sheared.nii.gz")
 
     header = nib.load(path).header
-    assert int(header["qform_code"]) == 1
+    assert int(header["qform_code"]) == 0
     assert int(header["sform_code"]) == 1
-    assert header.get_xyzt_units() == ("mm", "sec")
-    assert header.get_data_dtype() == np.float32
     np.testing.assert_allclose(load_volume(path).affine, affine, atol=1e-5)
 
 

@@ -13,6 +13,7 @@ from brainfm_lite.errors import InputError
 from brainfm_lite.eval.asl_claim_rules import VERDICTS
 from brainfm_lite.eval.hidden_patches import hidden_patch_errors
 from brainfm_lite.eval.reference_results import FinetuneGrid, asl_reference_results
+from brainfm_lite.eval.results_table import recorded_by
 from brainfm_lite.models.hub import from_pretrained, pretrained_encoder
 from brainfm_lite.models.mae import MAE
 
@@ -85,6 +86,9 @@ def test_resume_trains_nothing_again(run):
     assert {name: stage["status"] for name, stage in stages.items() if name != "export_weights"} == \
            dict.fromkeys([name for name in stages if name != "export_weights"], "cached")
     assert (folder / "run" / "mae" / "metrics.jsonl").read_text() == metrics
+    earlier = again["provenance"]["resumed_from"]  # who computed the reused stages stays on record
+    assert earlier["date_utc"] == run[2]["provenance"]["date_utc"] and "resumed_from" not in earlier
+    assert "Stages reused from the run at commit" in recorded_by(again["provenance"])
     assert json.dumps(again["table"], sort_keys=True) == json.dumps(run[2]["table"], sort_keys=True)  # NaN == NaN
 
 

@@ -3,11 +3,14 @@
 import hashlib
 import io
 import json
+import os
 import random
 import tarfile
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,8 +19,11 @@ import numpy as np
 import pytest
 
 from brainfm_lite.errors import ChecksumError, DownloadError, InputError
-from brainfm_lite.fetch import download as fetch_module
-from brainfm_lite.fetch.download import data_dir, download, extract, fetch, prepare_fastmri
+from brainfm_lite.fetch import archives
+from brainfm_lite.fetch import download as download_module
+from brainfm_lite.fetch.archives import extract
+from brainfm_lite.fetch.dataset_files import fetch, prepare_fastmri
+from brainfm_lite.fetch.download import data_dir, download
 from brainfm_lite.fetch.registry import DATASETS, Dataset, DatasetFile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,23 +45,39 @@ def sha(data: bytes) -> str:
 class ServerState:
     files: dict = field(default_factory=dict)  # URL path -> bytes
     ignore_range: bool = False  # answer 200 with the whole file even when asked for a range
+    validators: tuple = ("ETag", "Last-Modified")  # the validators sent with every answer (derived from the bytes)
+    honour_if_range: bool = True  # False: serve the range asked for even when If-Range names another version
     drop_after: int | None = None  # cut the next response after this many body bytes, then close the connection
+    delay_s: float = 0.0  # pause before each body, so that concurrent downloads overlap
+    barrier: threading.Barrier | None = None  # each body waits until this many responses are under way
     requests: list = field(default_factory=list)  # (path, Range header or None), one per request
+    if_ranges: list = field(default_factory=list)  # the If-Range header of each request, or None
     base_url: str = ""
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
 
+def version_headers(body: bytes, names: tuple) -> dict:
+    """ETag and Last-Modified of a file version, as a real server derives them from the file."""
+    digest = sha(body)
+    headers = {"ETag": f'"{digest[:16]}"', "Last-Modified": formatdate(int(digest[:8], 16), usegmt=True)}
+    return {name: value for name, value in headers.items() if name in names}
+
+
 class RangeHandler(BaseHTTPRequestHandler):
     def do_GET(self):
         state = self.server.state
-        range_header = self.headers.get("Range")
+        range_header, if_range = self.headers.get("Range"), self.headers.get("If-Range")
         state.requests.append((self.path, range_header))
+        state.if_ranges.append(if_range)
         body = state.files.get(self.path)
         if body is None:
             self.send_error(404)
             return
+        version = version_headers(body, state.validators)
+        if if_range is not None and state.honour_if_range and if_range not in version.values():
+            range_header = None  # If-Range names another version: the whole file, as RFC 9110 says
         start = 0
         if range_header and not state.ignore_range:
             start = int(range_header.removeprefix("bytes=").removesuffix("-"))
@@ -63,7 +85,7 @@ class RangeHandler(BaseHTTPRequestHandler):
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{len(body)}")
                 self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.send_version_and_end(version)
                 return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
@@ -71,10 +93,18 @@ class RangeHandler(BaseHTTPRequestHandler):
             self.send_response(200)
         sent = body[start:]
         self.send_header("Content-Length", str(len(sent)))
-        self.end_headers()
+        self.send_version_and_end(version)
+        if state.barrier is not None:
+            state.barrier.wait()
+        time.sleep(state.delay_s)
         if state.drop_after is not None:
             sent, state.drop_after = sent[: state.drop_after], None  # only this response is cut short
         self.wfile.write(sent)
+
+    def send_version_and_end(self, version: dict) -> None:
+        for name, value in version.items():
+            self.send_header(name, value)
+        self.end_headers()
 
     def log_message(self, *args):  # keep the test output quiet
         pass
@@ -123,25 +153,35 @@ def test_interrupted_download_resumes_with_a_range_request(server, tmp_path):
     download(server.url("/a.bin"), dest, sha256=sha(data), chunk_size=8192, progress=False)
     assert dest.read_bytes() == data
     assert server.requests[1] == ("/a.bin", "bytes=100000-")
+    assert server.if_ranges[1] == version_headers(data, ("ETag",))["ETag"], "the resume names the version it continues"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.bin"], "no .part, sidecar or lock left"
 
 
 def test_server_ignoring_range_makes_the_download_start_over(server, tmp_path):
     data = payload(50_000, seed=2)
     server.files["/a.bin"] = data
+    server.drop_after = 10_000
+    with pytest.raises(DownloadError):
+        download(server.url("/a.bin"), tmp_path / "a.bin", sha256=sha(data), progress=False)
     server.ignore_range = True
-    (tmp_path / "a.bin.part").write_bytes(b"stale bytes from another version")
     dest = download(server.url("/a.bin"), tmp_path / "a.bin", sha256=sha(data), progress=False)
     assert dest.read_bytes() == data
-    assert server.requests[0][1] is not None, "the resume was attempted"
+    assert server.requests[1][1] is not None, "the resume was attempted"
 
 
-def test_complete_part_is_verified_when_the_server_has_nothing_more(server, tmp_path):
+def test_complete_part_is_verified_when_the_server_has_nothing_more(server, tmp_path, monkeypatch):
     data = payload(20_000, seed=3)
     server.files["/a.bin"] = data
-    (tmp_path / "a.bin.part").write_bytes(data)
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:  # killed after the last byte, before the check: a complete .part
+        patch.setattr(download_module, "_verify_part", killed)
+        with pytest.raises(KeyboardInterrupt):
+            download(server.url("/a.bin"), tmp_path / "a.bin", sha256=sha(data), progress=False)
     dest = download(server.url("/a.bin"), tmp_path / "a.bin", sha256=sha(data), progress=False)
     assert dest.read_bytes() == data
-    assert server.requests == [("/a.bin", "bytes=20000-")]
+    assert server.requests == [("/a.bin", None), ("/a.bin", "bytes=20000-")]
 
 
 def test_checksum_mismatch_raises_and_leaves_nothing_behind(server, tmp_path):
@@ -346,7 +386,7 @@ def test_interrupted_extraction_leaves_no_folder(tmp_path, monkeypatch):
         (folder / "half.txt").write_text("half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fetch_module, "_extract_tar", extract_then_fail)
+    monkeypatch.setattr(archives, "_extract_tar", extract_then_fail)
     archive = tmp_path / "a.tar"
     archive.write_bytes(make_tar({"one.txt": b"1"}))
     with pytest.raises(KeyboardInterrupt):
@@ -480,3 +520,215 @@ def test_cli_fetch_says_trust_on_first_use_and_explains_manual_datasets(cli, cap
 
     assert cli.main(["fetch", "fastmri_brain", "--data-dir", str(tmp_path)]) == 1
     assert "Data Sharing Agreement" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Hostile inputs (issue 17): nothing wrong is ever trusted, nothing is lost, every failure is a typed error
+
+
+@pytest.mark.parametrize("upstream", ["honours If-Range", "ignores If-Range", "sends no validator"])
+def test_resume_across_an_upstream_change_never_splices_two_versions(server, register, tmp_path, upstream):
+    old, new = payload(60_000, seed=20), payload(60_000, seed=21)
+    server.files["/u.bin"] = old
+    server.honour_if_range = upstream != "ignores If-Range"
+    server.validators = () if upstream == "sends no validator" else server.validators
+    register("unpinned", (DatasetFile(server.url("/u.bin"), "u.bin"),))
+    server.drop_after = 20_000
+    with pytest.raises(DownloadError):
+        fetch("unpinned", data_dir=tmp_path, allow_unpinned=True, progress=False)
+
+    server.files["/u.bin"] = new  # the provider publishes a new version while the .part holds the old one's start
+    folder = fetch("unpinned", data_dir=tmp_path, allow_unpinned=True, progress=False)
+    assert (folder / "u.bin").read_bytes() == new, "the old version's start was spliced onto the new version"
+    assert (folder / "CHECKSUMS.sha256").read_text() == f"{sha(new)}  u.bin\n"
+    assert sorted(path.name for path in folder.iterdir()) == ["CHECKSUMS.sha256", "u.bin"]
+
+
+def test_a_damaged_copy_is_downloaded_again_once_its_lock_line_is_removed(server, register, tmp_path):
+    first, second = payload(5000, seed=22), payload(5000, seed=23)
+    server.files["/u.bin"] = first
+    register("unpinned", (DatasetFile(server.url("/u.bin"), "u.bin"),))
+    folder = fetch("unpinned", data_dir=tmp_path, allow_unpinned=True, progress=False)
+    (folder / "u.bin").write_bytes(b"damaged on disk")
+    server.files["/u.bin"] = second
+    with pytest.raises(ChecksumError, match="delete its line"):
+        fetch("unpinned", data_dir=tmp_path, allow_unpinned=True, progress=False)
+
+    (folder / "CHECKSUMS.sha256").write_text("")  # follow the error's advice
+    fetch("unpinned", data_dir=tmp_path, allow_unpinned=True, progress=False)
+    assert (folder / "u.bin").read_bytes() == second, "the damaged local copy was adopted"
+    assert (folder / "CHECKSUMS.sha256").read_text() == f"{sha(second)}  u.bin\n"
+
+
+def run_at_once(*calls) -> list:
+    """Run each call in its own thread; return their results, re-raising the first error."""
+    results, errors = [None] * len(calls), []
+
+    def run(index, call):
+        try:
+            results[index] = call()
+        except BaseException as error:  # noqa: BLE001 - handed to the test below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=item) for item in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_two_fetches_at_once_keep_every_lock_line(server, register, tmp_path):
+    server.files["/a"], server.files["/b"] = payload(3000, seed=24), payload(3000, seed=25)
+    register("two", (DatasetFile(server.url("/a"), "a"), DatasetFile(server.url("/b"), "b")))
+    server.barrier = threading.Barrier(2, timeout=10)  # both downloads are under way before either records its hash
+    run_at_once(
+        lambda: fetch("two", data_dir=tmp_path, allow_unpinned=True, files=["a"], progress=False),
+        lambda: fetch("two", data_dir=tmp_path, allow_unpinned=True, files=["b"], progress=False),
+    )
+    lines = (tmp_path / "two" / "CHECKSUMS.sha256").read_text()
+    assert lines == f"{sha(server.files['/a'])}  a\n{sha(server.files['/b'])}  b\n"
+
+
+def test_two_fetches_of_one_file_take_turns(server, register, tmp_path):
+    data = payload(100_000, seed=26)
+    server.files["/u.bin"] = data
+    server.delay_s = 0.3  # the first download is still running when the second fetch starts
+    register("unpinned", (DatasetFile(server.url("/u.bin"), "u.bin"),))
+    one_fetch = lambda: fetch("unpinned", data_dir=tmp_path, allow_unpinned=True, progress=False)  # noqa: E731
+    run_at_once(one_fetch, one_fetch)
+    folder = tmp_path / "unpinned"
+    assert (folder / "u.bin").read_bytes() == data
+    assert len(server.requests) == 1, "the second fetch waits, then finds the verified file"
+    assert sorted(path.name for path in folder.iterdir()) == ["CHECKSUMS.sha256", "u.bin"], "no .part or lock left"
+
+
+def stored_zip(members: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as zipped:
+        for name, content in members.items():
+            zipped.writestr(name, content)
+    return buffer.getvalue()
+
+
+def encrypted_zip() -> bytes:
+    """A zip whose member says it is encrypted (zipfile cannot write one): bit 0 of its flags, both headers."""
+    data = bytearray(stored_zip({"secret.txt": b"password protected"}))
+    data[6] |= 0x1  # local file header
+    data[data.index(b"PK\x01\x02") + 8] |= 0x1  # central directory
+    return bytes(data)
+
+
+def flip_middle_byte(data: bytes) -> bytes:
+    data = bytearray(data)
+    data[len(data) // 2] ^= 0xFF
+    return bytes(data)
+
+
+BIG_TAR = {"scans/s1.nii": payload(40_000, seed=27), "scans/s2.nii": payload(40_000, seed=28)}
+DAMAGED_ARCHIVES = {
+    "encrypted zip": ("a.zip", encrypted_zip, "encrypted"),
+    "bad CRC zip": ("a.zip", lambda: stored_zip({"a.txt": b"hello world"}).replace(b"hello", b"jello"), "damaged"),
+    "truncated zip": ("a.zip", lambda: stored_zip({"a.txt": payload(5000)})[:3000], "damaged"),
+    "truncated tar": ("a.tar", lambda: make_tar(BIG_TAR)[:30_000], "damaged"),
+    "truncated tar.gz": ("a.tar.gz", lambda: make_tar(BIG_TAR, "w:gz")[:30_000], "damaged"),
+    "bad CRC tar.gz": ("a.tar.gz", lambda: flip_middle_byte(make_tar(BIG_TAR, "w:gz")), "damaged"),
+    "truncated tar.xz": ("a.tar.xz", lambda: make_tar(BIG_TAR, "w:xz")[:30_000], "damaged"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED_ARCHIVES))
+def test_a_damaged_archive_is_an_input_error_and_leaves_nothing(tmp_path, case):
+    name, make, reason = DAMAGED_ARCHIVES[case]
+    archive = tmp_path / name
+    archive.write_bytes(make())
+    with pytest.raises(InputError, match=reason) as error:
+        extract(archive, tmp_path / "out")
+    assert str(archive) in str(error.value)
+    assert [path.name for path in tmp_path.iterdir()] == [name], "nothing extracted, no staging folder left"
+
+
+@pytest.mark.parametrize("python", ["with the data filter", "without it (older Python)"])
+def test_tar_members_lose_setuid_and_shared_write_bits(tmp_path, monkeypatch, python):
+    if python.startswith("without"):
+        monkeypatch.delattr(tarfile, "data_filter")
+    body, info = b"#!/bin/sh\n", tarfile.TarInfo("tool")
+    info.mode, info.size = 0o6777, len(body)  # setuid, setgid, writable by anyone
+    archive = tmp_path / "a.tar"
+    with tarfile.open(archive, "w") as tarred:
+        tarred.addfile(info, io.BytesIO(body))
+    extract(archive, tmp_path / "out")
+    assert (tmp_path / "out" / "tool").stat().st_mode & 0o7022 == 0
+
+
+@pytest.mark.parametrize("damage", ["a folder", "not UTF-8", "unreadable"])
+def test_a_bad_lock_file_is_an_input_error_naming_it(server, register, tmp_path, monkeypatch, damage):
+    server.files["/u.bin"] = b"content"
+    register("unpinned", (DatasetFile(server.url("/u.bin"), "u.bin"),))
+    lock = tmp_path / "unpinned" / "CHECKSUMS.sha256"
+    lock.parent.mkdir()
+    if damage == "a folder":
+        lock.mkdir()
+    elif damage == "not UTF-8":
+        lock.write_bytes(b"\xff\xfe not text")
+    else:
+        lock.write_text(f"{sha(b'content')}  u.bin\n")
+        lock.chmod(0)
+        if os.geteuid() == 0:  # root reads anything: make the read fail as it would for a user
+            read_text = Path.read_text
+
+            def refuse(path, *args, **kwargs):
+                if path == lock:
+                    raise PermissionError(13, "Permission denied", str(path))
+                return read_text(path, *args, **kwargs)
+
+            monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(InputError, match="CHECKSUMS.sha256"):
+        fetch("unpinned", data_dir=tmp_path, allow_unpinned=True, progress=False)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("url", ["not a url", "FILE_URI", "ftp://127.0.0.1:9/a.bin", "http://", "http://[::1"])
+def test_download_refuses_anything_but_an_http_url(tmp_path, url):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("local file")
+    url = secret.as_uri() if url == "FILE_URI" else url
+    with pytest.raises(InputError, match="http"):
+        download(url, tmp_path / "out" / "a.bin", progress=False)
+    assert [path.name for path in tmp_path.iterdir()] == ["secret.txt"]
+
+
+@pytest.mark.parametrize("dest, reason", [("a.bin", "is a folder"), ("file/a.bin", "is a file, not a folder")])
+def test_download_refuses_a_destination_that_is_a_folder_or_under_a_file(server, tmp_path, dest, reason):
+    server.files["/a.bin"] = b"content"
+    (tmp_path / "a.bin").mkdir()
+    (tmp_path / "file").write_text("a file where a folder should be")
+    with pytest.raises(InputError, match=reason):
+        download(server.url("/a.bin"), tmp_path / dest, progress=False)
+    assert server.requests == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.bin", "file"]
+
+
+@pytest.mark.parametrize("index", [b"[{not json", b"\xff\xfe", b'{"file": "a.h5"}', b'[{"name": "a.h5"}]', b"[1]"])
+def test_prepare_fastmri_refuses_a_corrupt_index_before_linking_anything(tmp_path, index):
+    src = tmp_path / "src"
+    src.mkdir()
+    write_fastmri(src / "new.h5")
+    folder = tmp_path / "data" / "fastmri_brain"
+    folder.mkdir(parents=True)
+    (folder / "index.json").write_bytes(index)
+    with pytest.raises(InputError, match="index.json"):
+        prepare_fastmri(src, data_dir=tmp_path / "data")
+    assert [path.name for path in folder.iterdir()] == ["index.json"]
+    assert (folder / "index.json").read_bytes() == index
+
+
+def test_trusted_on_first_use_is_said_only_when_a_lock_line_exists(server, register, tmp_path):
+    server.files["/u.bin"] = payload(100)
+    register("sized", (DatasetFile(server.url("/u.bin"), "u.bin", size_bytes=50),))
+    with pytest.raises(ChecksumError, match="100 bytes but expected 50") as error:
+        fetch("sized", data_dir=tmp_path, allow_unpinned=True, progress=False)
+    assert "trusted on first use" not in str(error.value)
+    assert not (tmp_path / "sized" / "CHECKSUMS.sha256").exists()

@@ -139,3 +139,22 @@ def test_operators_reject_mismatched_sensitivities():
         kspace.forward_op(torch.zeros(16, 16), kspace.coil_sensitivities((16, 12), 2), None)
     with pytest.raises(InputError):
         kspace.zero_filled(torch.zeros(16, 16, dtype=torch.complex64))
+
+
+def test_acs_scale_reads_only_the_centre_and_follows_the_data():
+    """The same number from a fully sampled scan and from any undersampled one sharing its centre, proportional to
+    the data; an empty centre is an error."""
+    image = torch.randn(2, 32, 32, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
+    sens = kspace.coil_sensitivities((32, 32), 4, seed=1)
+    full = kspace.simulate_acquisition(image, sens, None)
+    scale = kspace.acs_scale(full)
+    assert scale.shape == (2,) and bool((scale > 0).all())
+    for acceleration in (2, 4, 8):
+        mask = kspace.cartesian_mask((32, 32), acceleration, kspace.ACS_SCALE_FRACTION, seed=acceleration)
+        torch.testing.assert_close(kspace.acs_scale(full * mask), scale)
+    torch.testing.assert_close(kspace.acs_scale(1000 * full), 1000 * scale)
+    assert kspace.acs_columns(32).sum() == round(32 * kspace.ACS_SCALE_FRACTION)
+    np.testing.assert_allclose(kspace.acs_scale(full.numpy()), scale.numpy(), rtol=1e-6)  # numpy in, numpy out
+    with pytest.raises(InputError, match="centre"):
+        kspace.acs_scale(full * ~kspace.acs_columns(32))
+

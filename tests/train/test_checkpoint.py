@@ -78,12 +78,13 @@ def test_round_trip_restores_weights_optimizer_ema_and_generators(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), fresh_model.parameters()))
 
 
-def test_checkpoint_holds_only_safetensors_and_json(tmp_path):
+def test_checkpoint_holds_only_safetensors_json_and_their_sums(tmp_path):
     model, optimizer, ema = trained(seed=0)
     folder = save(tmp_path, 3, model, optimizer, ema)
     names = sorted(path.name for path in folder.iterdir())
-    assert names == ["ema.safetensors", "model.safetensors", "optimizer.safetensors", "rng.safetensors",
-                     "trainer_state.json"]
+    assert names == ["SHA256SUMS", "ema.safetensors", "model.safetensors", "optimizer.safetensors",
+                     "rng.safetensors", "trainer_state.json"]
+    assert sorted(line.split("  ")[1] for line in (folder / "SHA256SUMS").read_text().splitlines()) == names[1:]
     for path in folder.glob("*.safetensors"):
         load_file(path)  # safetensors parses it: no pickle involved
     json.loads((folder / "trainer_state.json").read_text())

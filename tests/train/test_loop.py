@@ -5,6 +5,7 @@ random generators restored, not only the weights.
 """
 
 import json
+import logging
 
 import pytest
 import torch
@@ -138,31 +139,38 @@ def test_resume_with_another_batch_size_is_refused(toy, tmp_path):
         toy.train(tmp_path, toy.toy_config(max_steps=4, batch_size=2), resume=True)
 
 
-def test_bf16_on_a_cpu_without_amx_trains_in_fp32_and_says_so(toy, tmp_path, capsys, monkeypatch):
+def test_bf16_on_a_cpu_without_amx_trains_in_fp32_and_says_so(toy, tmp_path, caplog, monkeypatch):
     monkeypatch.setattr("brainfm_lite.train.loop._cpu_has_amx_bf16", lambda: False)
     _, fp32 = toy.train(tmp_path / "fp32", toy.toy_config(max_steps=2))
     _, bf16 = toy.train(tmp_path / "bf16", toy.toy_config(max_steps=2, precision="bf16"))
-    assert "bf16 asked for" in capsys.readouterr().out
+    assert [r.levelname for r in caplog.records if "bf16 asked for" in r.getMessage()] == ["WARNING"]
     assert all(torch.equal(bf16.state_dict()[name], t) for name, t in fp32.state_dict().items())
 
 
-def test_bf16_on_a_cpu_with_amx_autocasts_when_cpu_bf16_allows_it(toy, tmp_path, capsys, monkeypatch):
+def test_bf16_on_a_cpu_with_amx_autocasts_when_cpu_bf16_allows_it(toy, tmp_path, caplog, monkeypatch):
     monkeypatch.setattr("brainfm_lite.train.loop._cpu_has_amx_bf16", lambda: True)
+    caplog.set_level(logging.INFO, logger="brainfm_lite.train.loop")
     _, fp32 = toy.train(tmp_path / "fp32", toy.toy_config(max_steps=2))
     _, not_allowed = toy.train(tmp_path / "off", toy.toy_config(max_steps=2, precision="bf16"))
-    assert "bf16 asked for" in capsys.readouterr().out  # cpu_bf16 is off by default
+    assert "bf16 asked for" in caplog.text  # cpu_bf16 is off by default
     assert all(torch.equal(not_allowed.state_dict()[name], t) for name, t in fp32.state_dict().items())
+    caplog.clear()
     _, bf16 = toy.train(tmp_path / "bf16", toy.toy_config(max_steps=2, precision="bf16", cpu_bf16=True))
-    assert "bf16 autocast" in capsys.readouterr().out
+    assert "bf16 autocast" in caplog.text
     assert not all(torch.equal(bf16.state_dict()[name], t) for name, t in fp32.state_dict().items())
 
 
-def test_summary_line_names_parameters_device_world_and_global_batch(toy, tmp_path, capsys):
+def test_summary_line_names_parameters_device_world_and_global_batch(toy, tmp_path, caplog, capsys):
+    """Logged at INFO without a progress bar (the book's pages stay free of it), printed with one."""
+    caplog.set_level(logging.INFO, logger="brainfm_lite.train.loop")
     _, objective = toy.train(tmp_path, toy.toy_config(max_steps=1, grad_accum_steps=2))
-    summary = capsys.readouterr().out.splitlines()[0]
+    summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Trainer: "))
     n_parameters = sum(parameter.numel() for parameter in objective.parameters())
     for part in (f"{n_parameters:,} parameters", "cpu", "world size 1", "global batch 8", "fp32"):
         assert part in summary
+    capsys.readouterr()
+    toy.train(tmp_path / "watched", toy.toy_config(max_steps=1, grad_accum_steps=2, progress=True))
+    assert capsys.readouterr().out.startswith("Trainer: ")
 
 
 def test_objective_without_a_loss_and_too_small_dataset_raise_input_error(toy, tmp_path):
