@@ -136,6 +136,7 @@ def asl_reference_results(profile: Profile, run_dir: str | Path, *, resume: bool
         The results dict written to `out`: ``provenance, seeds, table, claims, settings``.
     """
     start = time.perf_counter()
+    env = environment(resolve_device(profile.device))  # now: the commit before this run writes into the checkout
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else asl_results_path(profile.name)
     command = command or _default_command(profile, run_dir, out, resume)
@@ -160,12 +161,12 @@ def asl_reference_results(profile: Profile, run_dir: str | Path, *, resume: bool
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with _stage(stages, "export_weights") as stage:
-        weights = {name: _export(name, path, out.parent / "weights", profile, table, command)
+        weights = {name: _export(name, path, out.parent / "weights", profile, table, command, env)
                    for name, path in encoder_dirs.items()}
         settings["weights"] = {name: path.relative_to(out.parent).as_posix() for name, path in weights.items()}
         settings["hidden_patch_check"] = hidden_patch_check(weights["mae"], dataset, split)
         stage["status"] = "ran"
-    provenance = _provenance(profile, command, stages, time.perf_counter() - start)
+    provenance = _provenance(env, profile, command, stages, time.perf_counter() - start)
     if resume:  # stages computed by an earlier run: its provenance says where, when and how long
         earlier = _earlier_provenance(out, profile)
         if earlier is not None and any(stage["status"] == "cached" for stage in stages.values()):
@@ -334,14 +335,13 @@ def _last_logged(metrics_file: Path) -> dict:
     return next((line for line in reversed(lines) if "loss" in line), {})
 
 
-def _export(name: str, encoder: Path, weights_root: Path, profile: Profile, table: list[dict],
-            command: str) -> Path:
+def _export(name: str, encoder: Path, weights_root: Path, profile: Profile, table: list[dict], command: str,
+            env: dict) -> Path:
     """Export one pretrained encoder as float16 weights with its model card to ``weights_root/<weights name>``; the
     MAE is exported whole (encoder and decoder, its run's ``objective/``), so that it can show reconstructions."""
     if name == "mae":
         encoder = encoder.parent / OBJECTIVE_DIR
     metadata = json.loads((encoder / CONFIG_NAME).read_text()).get("metadata", {})
-    env = environment()
     metrics = {}
     for row in table:  # the headline metric of each task at held-out sites with all labels, probe and fine-tune
         if row["encoder"] == name and row["test"] == "unseen_site" and row["fraction"] == 1.0:
@@ -373,8 +373,8 @@ def hidden_patch_check(mae_weights: Path, dataset, split, *, maps: int = HIDDEN_
             "mse": {name: round(value, 6) for name, value in errors.items()}}
 
 
-def _provenance(profile: Profile, command: str, stages: dict, seconds: float) -> dict:
-    env = environment(resolve_device(profile.device))
+def _provenance(env: dict, profile: Profile, command: str, stages: dict, seconds: float) -> dict:
+    """`env` (`provenance.environment`) is taken when the run starts: the run's own outputs make the checkout dirty."""
     return {"commit": env["git_commit"], "command": command, "profile": profile.name, "device": env["device"],
             "device_name": env["device_name"], "versions": {**env["versions"], "python": env["python"]},
             "platform": env["platform"], "date_utc": env["date_utc"],
