@@ -77,17 +77,21 @@ def claims_markdown(claims: list[dict]) -> str:
 def recorded_by(provenance: dict) -> str:
     """One Markdown line saying where recorded numbers come from (the ``provenance`` of a recorded-results JSON):
     command, commit, device, date, wall time and profile."""
-    minutes = provenance["wall_time_s"]["total"] / 60
     commit = (provenance.get("commit") or "uncommitted")[:10]
     device = provenance.get("device_name") or provenance["device"]
     line = (f"Recorded by `{provenance['command']}` at commit `{commit}` on {device}, "
-            f"{provenance['date_utc'][:10]}, in {minutes:.0f} min (profile `{provenance['profile']}`).")
+            f"{provenance['date_utc'][:10]}, in {_duration(provenance['wall_time_s']['total'])} "
+            f"(profile `{provenance['profile']}`).")
     earlier = provenance.get("resumed_from")
     while earlier:  # stages reused from earlier runs: say which commit computed them and how long it took
         line += (f" Stages reused from the run at commit `{(earlier.get('commit') or 'uncommitted')[:10]}`, "
-                 f"{earlier['date_utc'][:10]}, {earlier['wall_time_s']['total'] / 60:.0f} min.")
+                 f"{earlier['date_utc'][:10]}, {_duration(earlier['wall_time_s']['total'])}.")
         earlier = earlier.get("resumed_from")
     return line
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def _mean_std(row: dict, metric: str) -> str:
