@@ -241,7 +241,7 @@ class ConvEncoder(Encoder):
     (no conv bias: the norm removes it). Features: global average of the last stage, F = widths[-1].
 
     With ``config.channels_last`` weights and inputs are kept channels-last (``torch.channels_last_3d``): a training
-    step of widths (8, 16, 32, 64) on 16 volumes of 64^3 took 0.22 s instead of 0.30 s on 2 CPU cores
+    step of widths (8, 16, 32, 64) on 16 volumes of 64^3 took 0.29 s instead of 0.34 s on 2 idle CPU cores
     (``benchmarks/bench_cnn_memory_format.py``)."""
 
     def __init__(self, config: EncoderConfig):
