@@ -102,9 +102,13 @@ class SubjectDataset(Dataset):
                 return arrays
             warnings.warn(f"{path}: damaged cache file ({problem}); simulating subject {index} again", stacklevel=2)
         arrays = self.simulate(index)
-        with atomic_path(path) as tmp:
-            np.savez(tmp, **arrays)
+        self.store(index, arrays)
         return arrays
+
+    def store(self, index: int, arrays: dict[str, np.ndarray]) -> None:
+        """Write subject `index`'s arrays to its cache file, atomically (needs a ``cache_dir``)."""
+        with atomic_path(self.cache_file(index)) as tmp:
+            np.savez(tmp, **arrays)
 
     def _read_cached(self, path: Path) -> tuple[dict[str, np.ndarray] | None, str | None]:
         """(arrays, None) from a cached file, or (None, what is wrong with it). Reads every array, so that a
@@ -133,6 +137,10 @@ class SubjectDataset(Dataset):
         """
         if self.cache_dir is None:
             raise InputError(f"{type(self).__name__}.prepare needs a cache_dir: without one there is nothing to fill")
-        missing = [int(k) for k in self.indices if not self.cache_file(int(k)).is_file()]
+        missing = self.missing()
         run_in_processes(self.load, missing, n_jobs=n_jobs)
         return len(missing)
+
+    def missing(self) -> list[int]:
+        """Subjects (cohort indices) whose cache file is not there yet (needs a ``cache_dir``)."""
+        return [int(k) for k in self.indices if not self.cache_file(int(k)).is_file()]

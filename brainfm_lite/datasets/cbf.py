@@ -23,6 +23,7 @@ from brainfm_lite.datasets.base import SubjectDataset
 from brainfm_lite.errors import InputError
 from brainfm_lite.preprocess.crop import crop_or_pad
 from brainfm_lite.preprocess.intensity import zscore
+from brainfm_lite.sim.asl.batched import simulate_asl_batch
 from brainfm_lite.sim.asl.cohort import make_asl_cohort, subject_record
 
 NORMALISATIONS = ("zscore", "scale")
@@ -75,7 +76,33 @@ class CbfDataset(SubjectDataset):
         return [CACHE_VERSION, c.seed, len(c.sites), c.spacing_mm, c.prevalence_scale, index, self.size, self.normalise]
 
     def simulate(self, index: int) -> dict:
-        subject = self.cohort[index]
+        return self.arrays_of(self.cohort[index])
+
+    def prepare(self, n_jobs: int = 1, *, device=None, batch_size: int = 16) -> int:
+        """Simulate and cache every subject not cached yet; returns how many were simulated.
+
+        Args:
+            n_jobs: Worker processes for the numpy simulation (-1: one per CPU core).
+            device: None (default): numpy, one subject at a time, as the recorded results were made. A torch device
+                ("cuda", "cpu"): batches of ``batch_size`` subjects on it
+                (`~brainfm_lite.sim.asl.batched.simulate_asl_batch`): the same subjects from the same random draws,
+                maps equal to the numpy path's to float32 rounding (not bit for bit), many times faster on a GPU.
+                ``n_jobs`` is then not used.
+            batch_size: Subjects per batch on ``device``.
+        """
+        if device is None:
+            return super().prepare(n_jobs)
+        if self.cache_dir is None:
+            raise InputError("CbfDataset.prepare needs a cache_dir: without one there is nothing to fill")
+        missing = self.missing()
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start:start + batch_size]
+            for index, subject in zip(chunk, simulate_asl_batch(self.cohort, chunk, device=device)):
+                self.store(index, self.arrays_of(subject))
+        return len(missing)
+
+    def arrays_of(self, subject) -> dict:
+        """What is cached of one simulated subject (an `~brainfm_lite.sim.asl.cohort.AslSubject`)."""
         brain = (subject.tissue["gm"] + subject.tissue["wm"] + subject.tissue["csf"]) > 0.5
         image = preprocess_cbf(subject.cbf, brain, self.size, self.normalise)
         targets = [subject.labels[t] for t in TARGETS[:3]] + [subject.quality["qei"]]
@@ -94,7 +121,7 @@ def preprocess_cbf(cbf: Volume, brain: np.ndarray, size, normalise: str) -> np.n
 
 def asl_cbf_dataset(profile: Profile, *, cache_dir: str | Path | None = None, indices=None) -> CbfDataset:
     """Every CBF map of the profile's ASL cohort (``n_asl_subjects`` from ``n_asl_sites`` at ``spacing_mm``,
-    seed ``seed``), or the subjects `indices` of it, z-scored and cropped or padded to ``cbf_image_size``^3: what
+    seed ``seed``), or the subjects `indices` of it, z-scored and cropped or padded to (``cbf_image_size``)^3: what
     pretraining (its `~brainfm_lite.datasets.splits.pretraining_pool`) and evaluation (all) read."""
     cohort = make_asl_cohort(profile.n_asl_subjects, profile.n_asl_sites, seed=profile.seed,
                              spacing_mm=profile.spacing_mm)

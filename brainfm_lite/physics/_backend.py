@@ -85,3 +85,73 @@ def clip(xp, x, low=None, high=None):
     if xp is torch:
         return torch.clamp(x, min=low, max=high)
     return np.clip(x, low, high)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Array helpers of the simulators (brainfm_lite.sim), so that one implementation runs on one numpy image [X, Y, Z]
+# and on a torch batch [B, X, Y, Z] whose per-item numbers are tensors [B, 1, 1, 1]. Each numpy branch is the
+# expression the simulators always used, so the numpy path gives the same bits as before.
+
+
+def namespace(*values):
+    """``torch`` if any value is a tensor, else ``numpy`` (without converting anything)."""
+    return torch if any(isinstance(v, torch.Tensor) for v in values) else np
+
+
+def as_float32(x):
+    """A float32 copy of an array, or ``x`` as float32 for a tensor."""
+    return x.float() if isinstance(x, torch.Tensor) else np.asarray(x).astype(np.float32)
+
+
+def maximum(x, y):
+    """Element-wise maximum of two arrays, or of an array and a number (numpy ``np.maximum``); of two python
+    numbers, the python number ``max`` gives (so that it keeps python's double precision next to float32 arrays)."""
+    if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+        return max(x, y)
+    if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
+        if not isinstance(y, torch.Tensor):
+            return torch.clamp(x, min=y)
+        if not isinstance(x, torch.Tensor):
+            return torch.clamp(y, min=x)
+        return torch.maximum(x, y)
+    return np.maximum(x, y)
+
+
+def spatial_sum(x, *, float64: bool = False):
+    """Sum over the image: numpy ``x.sum()`` (a number); a tensor [..., X, Y, Z] gives one sum per item [..., 1, 1, 1].
+
+    ``float64`` accumulates in double (numpy ``sum(dtype=float64)``).
+    """
+    if isinstance(x, torch.Tensor):
+        return (x.double() if float64 else x).sum(dim=(-3, -2, -1), keepdim=True)
+    return x.sum(dtype=np.float64) if float64 else np.sum(x)
+
+
+def spatial_std(x):
+    """Population standard deviation over the image: numpy ``float(x.std())``; per item [..., 1, 1, 1] for a tensor."""
+    if isinstance(x, torch.Tensor):
+        return x.std(dim=(-3, -2, -1), keepdim=True, correction=0)
+    return float(x.std())
+
+
+def per_item(values, mask, statistic: str):
+    """``statistic`` ("mean", "std" or "median") of ``values[mask]``: numpy's own (a numpy number) for numpy arrays
+    [X, Y, Z], and for tensors [B, X, Y, Z] one per item, float64 [B, 1, 1, 1] (std: population; median: numpy's,
+    the mean of the two middle values of an even count). ``values`` may broadcast against ``mask``."""
+    if not isinstance(mask, torch.Tensor):
+        selected = np.broadcast_to(values, np.shape(mask))[mask]
+        return {"mean": np.mean, "std": np.std, "median": np.median}[statistic](selected)
+    values = torch.broadcast_to(torch.as_tensor(values, device=mask.device), mask.shape)
+    out = []
+    for item_values, item_mask in zip(values, mask):
+        selected = item_values[item_mask].double()
+        if statistic == "std":
+            out.append(selected.std(correction=0))
+        else:
+            out.append(selected.mean() if statistic == "mean" else torch.quantile(selected, 0.5))
+    return torch.stack(out).reshape(-1, 1, 1, 1)
+
+
+def to_float(x):
+    """A python float of a numpy number; a tensor (one number per item of a batch) stays a tensor."""
+    return x if isinstance(x, torch.Tensor) else float(x)

@@ -17,6 +17,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy import ndimage
 from scipy.interpolate import CubicSpline
 
@@ -65,15 +66,21 @@ class Anatomy:
         origin = self.affine[:3, 3]
         return [origin[a] + self.spacing_mm * np.arange(n) - self.brain_centre_mm[a] for a, n in enumerate(self.shape)]
 
-    def smooth_field(self, control: np.ndarray) -> np.ndarray:
+    def smooth_field(self, control):
         """A smooth field on this grid: cubic-spline interpolation of an [n, n, n] grid of control values.
 
         The control points sit at fixed world positions, evenly over `CONTROL_SPAN_MM` around the brain centre,
-        so the same control values give the same field at every grid spacing. Returns [X, Y, Z] float32.
+        so the same control values give the same field at every grid spacing. Returns [X, Y, Z] float32; for a torch
+        batch of controls [B, n, n, n], the fields [B, X, Y, Z] on its device (computed in float64, as numpy does).
         """
-        n = control.shape[0]
+        n = control.shape[-1]
         knots = np.linspace(-CONTROL_SPAN_MM / 2, CONTROL_SPAN_MM / 2, n)
         bx, by, bz = (CubicSpline(knots, np.eye(n))(axis) for axis in self.axes_from_centre_mm())  # [len, n]
+        if isinstance(control, torch.Tensor):
+            bx, by, bz = (torch.from_numpy(b).to(control.device) for b in (bx, by, bz))
+            field = control.double() @ bz.T                                 # [B, a, b, z]
+            field = torch.einsum("...bz,yb->...yz", field, by)            # [B, a, y, z]
+            return torch.einsum("...ayz,xa->...xyz", field, bx).float()  # [B, x, y, z]
         return np.einsum("xa,yb,zc,abc->xyz", bx, by, bz, control, optimize=True).astype(np.float32)
 
 
@@ -83,7 +90,7 @@ def load_anatomy(spacing_mm: float = 2.0) -> Anatomy:
 
     Args:
         spacing_mm: voxel size in mm, a whole number (1, 2, 3, 4, ...): each voxel averages a block of
-            ``spacing_mm``^3 voxels of the 1 mm template. The grid covers the template's field of view.
+            (``spacing_mm``)^3 voxels of the 1 mm template. The grid covers the template's field of view.
 
     Returns:
         An `Anatomy`; at 2 mm its arrays are 99 x 117 x 95, at 4 mm 50 x 59 x 48.

@@ -32,11 +32,14 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
+from brainfm_lite.physics._backend import as_float32, namespace, spatial_sum
+from brainfm_lite.physics._ndimage import gaussian_filter, sample_linear
 from brainfm_lite.sim.anatomy import Anatomy, load_anatomy
 from brainfm_lite.sim.random_fields import FWHM_TO_SIGMA
 from brainfm_lite.sim.sites import Site, apply_site, make_sites
@@ -65,6 +68,8 @@ LESION_COUNT = {"wmh": (2, 8), "stroke": (1, 1)}
 LESION_RADIUS_MM = {"wmh": (3.0, 7.0), "stroke": (8.0, 18.0)}
 LESION_T1_CONTRAST = {"wmh": 0.6, "stroke": 0.15}  # WMH about as dark as GM on T1; a chronic infarct near CSF
 STROKE_MIN_LATERAL_MM = 35.0  # strokes sit in the lateral cortex (middle cerebral artery territory)
+
+WARPED_IMAGES = ("t1", "gm", "wm", "csf")  # the template images a subject's warp deforms
 
 
 
@@ -208,28 +213,9 @@ def make_subject(index: int, site: Site, *, seed: int = 0, spacing_mm: float = 4
     _check_subject_args(seed, lesion_prob, age_range)
     anatomy = load_anatomy(spacing_mm)
     # Separate streams, so that e.g. the lesion probability or the site never changes the anatomy.
-    subject_rng = stream_rng(seed, Stream.STRUCTURAL_SUBJECT, index)
-    shape_rng, lesion_rng, scan_rng = subject_rng.spawn(3)
-
-    drawn_age = shape_rng.uniform(*age_range)
-    age = drawn_age if age is None else float(age)
-    sex = "F" if shape_rng.random() < 0.5 else "M"
-    head_scale = float(np.clip(np.exp(shape_rng.normal(np.log(HEAD_SCALE_MEAN[sex]), HEAD_SCALE_SD)),
-                               *HEAD_SCALE_LIMITS))
-    rotation_deg = shape_rng.uniform(-ROTATION_MAX_DEG, ROTATION_MAX_DEG, 3)
-    displacement = shape_rng.normal(0.0, DISPLACEMENT_SD_MM, (3,) + (CONTROL_POINTS,) * 3)
-
-    # Where each subject voxel comes from in the template: without, then with the age-widened ventricles.
-    young = _template_positions(anatomy, head_scale, rotation_deg, displacement)
-    loss = atrophy_fraction(age)
-    aged = _widen_ventricles(young, anatomy, VENTRICLE_SHIFT_MM_PER_LOSS * loss)
-    aged_index = _voxel_index(aged, anatomy)
-    warped = {name: _sample(getattr(anatomy, name), aged_index) for name in ("t1", "gm", "wm", "csf")}
-    young_tissue_sum = _sample(anatomy.gm + anatomy.wm, _voxel_index(young, anatomy)).sum(dtype=np.float64)
-
-    before = {"csf": warped["csf"], "gm": warped["gm"], "wm": warped["wm"], "lesion": np.zeros_like(warped["gm"])}
-    tissue = {name: fraction.copy() for name, fraction in before.items()}
-    _thin_tissue(tissue, (1.0 - loss) * young_tissue_sum, anatomy.spacing_mm)
+    shape_rng, lesion_rng, scan_rng = stream_rng(seed, Stream.STRUCTURAL_SUBJECT, index).spawn(3)
+    shape = draw_shape(shape_rng, age_range, age=age)
+    warped, before, tissue = warp_anatomy(anatomy, shape.warp())
     lesion_kind, n_lesions = "none", 0
     if lesion_rng.random() < lesion_prob:
         lesion_kind, n_lesions = _add_lesions(tissue, lesion_rng, anatomy)
@@ -242,11 +228,11 @@ def make_subject(index: int, site: Site, *, seed: int = 0, spacing_mm: float = 4
     t1w_data = apply_site(t1, site, scan_rng, anatomy, reference_intensity=anatomy.tissue_intensity["wm"])
     t1w = Volume(t1w_data, anatomy.affine,
                  meta={"subject_id": subject_id, "site": site.name, "image": "t1w"})
-    meta = {"index": int(index), "seed": int(seed), "head_scale": head_scale,
-            "rotation_deg": [float(a) for a in rotation_deg], "atrophy_fraction": loss,
-            "ventricle_shift_mm": VENTRICLE_SHIFT_MM_PER_LOSS * loss, "lesion_kind": lesion_kind,
+    meta = {"index": int(index), "seed": int(seed), "head_scale": shape.head_scale,
+            "rotation_deg": [float(a) for a in shape.rotation_deg], "atrophy_fraction": shape.atrophy,
+            "ventricle_shift_mm": VENTRICLE_SHIFT_MM_PER_LOSS * shape.atrophy, "lesion_kind": lesion_kind,
             "n_lesions": n_lesions}
-    return Subject(subject_id=subject_id, site=site, age=float(age), sex=sex, affine=anatomy.affine.copy(),
+    return Subject(subject_id=subject_id, site=site, age=float(shape.age), sex=shape.sex, affine=anatomy.affine.copy(),
                    tissue=tissue, labels=labels, lesion_mask=labels == LABELS["lesion"], t1w=t1w, meta=meta)
 
 
@@ -263,34 +249,148 @@ def atrophy_fraction(age: float) -> float:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Shape: where in the template each subject voxel comes from.
+# Shape: where in the template each subject voxel comes from. The draws (numpy, from the subject's shape stream) are
+# kept apart from the warp, which runs on one numpy subject or on a torch batch (brainfm_lite.sim.asl.batched).
 
 
-def _template_positions(anatomy: Anatomy, head_scale: float, rotation_deg, displacement) -> np.ndarray:
-    """Template world position (mm) of every subject voxel: scale and rotate about the brain centre, then add a
-    smooth displacement. Returns [3, X, Y, Z] float32."""
-    centre = anatomy.brain_centre_mm
-    open_grid = np.ix_(*anatomy.axes_from_centre_mm())  # [X,1,1], [1,Y,1], [1,1,Z]: broadcast, not 3 full grids
-    # A head `head_scale` times larger shows the template at positions `head_scale` times closer to the centre.
-    matrix = Rotation.from_euler("xyz", rotation_deg, degrees=True).as_matrix() / head_scale
-    positions = np.empty((3, *anatomy.shape), dtype=np.float32)
-    for axis in range(3):
-        linear = sum(matrix[axis, k] * open_grid[k] for k in range(3))
-        positions[axis] = centre[axis] + linear + anatomy.smooth_field(displacement[axis])
-    return positions
+@dataclass(frozen=True)
+class ShapeDraw:
+    """What a subject's shape stream draws: age, sex, head size, rotation and smooth displacement.
 
-
-def _widen_ventricles(positions: np.ndarray, anatomy: Anatomy, shift_mm: float) -> np.ndarray:
-    """Move sampling positions towards the lateral ventricles by up to ``shift_mm``, which widens them.
-
-    The pull is the gradient of the smoothed ventricle map, scaled to 1 at its maximum: largest at the ventricle
-    walls, fading over about `VENTRICLE_PULL_FWHM_MM`.
+    Attributes:
+        age: years.
+        sex: "F" or "M".
+        head_scale: linear head size relative to MNI152.
+        rotation_deg: [3] rotation about x, y, z, degrees.
+        displacement: [3, n, n, n] control values of the smooth displacement along each axis, mm.
     """
-    if shift_mm <= 0:
+
+    age: float
+    sex: str
+    head_scale: float
+    rotation_deg: np.ndarray
+    displacement: np.ndarray
+
+    @property
+    def atrophy(self) -> float:
+        """Fraction of brain volume lost with age (`atrophy_fraction`)."""
+        return atrophy_fraction(self.age)
+
+    def warp(self) -> Warp:
+        """The numbers the warp needs, for `warp_anatomy`."""
+        # A head `head_scale` times larger shows the template at positions `head_scale` times closer to the centre.
+        matrix = Rotation.from_euler("xyz", self.rotation_deg, degrees=True).as_matrix() / self.head_scale
+        return Warp(matrix, self.displacement, VENTRICLE_SHIFT_MM_PER_LOSS * self.atrophy, self.atrophy)
+
+
+@dataclass(frozen=True)
+class Warp:
+    """Where a subject's voxels come from in the template, as numbers (python and numpy for one subject; torch
+    tensors with a leading batch axis for a batch, made by ``brainfm_lite.sim.batching.collate``).
+
+    Attributes:
+        matrix: [3, 3] template-from-subject rotation and scale about the brain centre.
+        displacement: [3, n, n, n] smooth displacement control values, mm.
+        ventricle_shift_mm: how far the lateral ventricle walls move out with age, mm.
+        atrophy: fraction of brain (GM + WM) volume lost with age.
+    """
+
+    matrix: np.ndarray
+    displacement: np.ndarray
+    ventricle_shift_mm: float
+    atrophy: float
+
+    float64_fields = ("matrix", "displacement", "atrophy")  # batched in double, as numpy computes them
+
+
+def draw_shape(shape_rng: np.random.Generator, age_range=(20.0, 90.0), *, age: float | None = None) -> ShapeDraw:
+    """A subject's shape from its shape stream (the first of the three its subject stream spawns).
+
+    ``age`` (years) replaces the drawn age and keeps every other draw, so the same person can be shown at 30 and 80.
+    """
+    drawn_age = shape_rng.uniform(*age_range)
+    age = drawn_age if age is None else float(age)
+    sex = "F" if shape_rng.random() < 0.5 else "M"
+    head_scale = float(np.clip(np.exp(shape_rng.normal(np.log(HEAD_SCALE_MEAN[sex]), HEAD_SCALE_SD)),
+                               *HEAD_SCALE_LIMITS))
+    rotation_deg = shape_rng.uniform(-ROTATION_MAX_DEG, ROTATION_MAX_DEG, 3)
+    displacement = shape_rng.normal(0.0, DISPLACEMENT_SD_MM, (3,) + (CONTROL_POINTS,) * 3)
+    return ShapeDraw(age, sex, head_scale, rotation_deg, displacement)
+
+
+def subject_shape(index: int, seed: int, age_range=(20.0, 90.0)) -> ShapeDraw:
+    """The shape of subject ``index`` of the cohort with this ``seed`` (no image is simulated)."""
+    shape_rng, _, _ = stream_rng(seed, Stream.STRUCTURAL_SUBJECT, index).spawn(3)
+    return draw_shape(shape_rng, age_range)
+
+
+def warp_anatomy(anatomy: Anatomy, warp: Warp, *, images=WARPED_IMAGES) -> tuple[dict, dict, dict]:
+    """The template anatomy deformed into one subject (numpy) or a batch of subjects (torch), with its atrophy.
+
+    Args:
+        anatomy: the template.
+        warp: from `ShapeDraw.warp`, or a batch of them as tensors (the warp then runs on their device).
+        images: the template images to deform ("t1", "gm", "wm", "csf").
+
+    Returns:
+        ``(warped, before, tissue)``: the deformed images; the tissue fractions before atrophy ("csf", "gm", "wm",
+        and a zero "lesion"); the fractions after it (copies). Arrays [X, Y, Z] float32, or tensors [B, X, Y, Z].
+    """
+    arrays = _anatomy_arrays(anatomy, like=warp.matrix)
+    # Where each subject voxel comes from in the template: without, then with the age-widened ventricles. Both the
+    # ventricles' pull and the young brain's tissue are read where the young subject's voxels come from.
+    young = _template_positions(anatomy, warp.matrix, warp.displacement)
+    at_young = sample_linear({"gm+wm": arrays["gm+wm"], **{axis: arrays["pull"][axis] for axis in range(3)}},
+                             _voxel_index(young, anatomy))
+    aged = _widen_ventricles(young, warp.ventricle_shift_mm, [at_young[axis] for axis in range(3)])
+    warped = sample_linear({name: arrays[name] for name in images}, _voxel_index(aged, anatomy))
+    young_tissue_sum = spatial_sum(at_young["gm+wm"], float64=True)
+
+    xp = namespace(warped["gm"])
+    before = {"csf": warped["csf"], "gm": warped["gm"], "wm": warped["wm"], "lesion": xp.zeros_like(warped["gm"])}
+    tissue = {name: fraction.clone() if xp is torch else fraction.copy() for name, fraction in before.items()}
+    _thin_tissue(tissue, (1.0 - warp.atrophy) * young_tissue_sum, anatomy.spacing_mm)
+    return warped, before, tissue
+
+
+def _anatomy_arrays(anatomy: Anatomy, *, like) -> dict:
+    """The template images the warp reads, as numpy arrays, or as tensors on the device of ``like`` (cached)."""
+    if isinstance(like, torch.Tensor):
+        return _anatomy_tensors(anatomy.spacing_mm, str(like.device))
+    return {"t1": anatomy.t1, "gm": anatomy.gm, "wm": anatomy.wm, "csf": anatomy.csf,
+            "gm+wm": anatomy.gm + anatomy.wm, "pull": _ventricle_pull(anatomy.spacing_mm)}
+
+
+@functools.lru_cache(maxsize=4)
+def _anatomy_tensors(spacing_mm: float, device: str) -> dict:
+    arrays = _anatomy_arrays(load_anatomy(spacing_mm), like=None)
+    return {name: torch.from_numpy(np.array(array)).to(device) for name, array in arrays.items()}
+
+
+def _template_positions(anatomy: Anatomy, matrix, displacement):
+    """Template world position (mm) of every subject voxel: scale and rotate about the brain centre (``matrix``),
+    then add a smooth displacement. Returns [3, X, Y, Z] float32 ([B, 3, X, Y, Z] for a batch)."""
+    centre = anatomy.brain_centre_mm
+    open_grid = [_like(g, matrix) for g in np.ix_(*anatomy.axes_from_centre_mm())]  # [X,1,1], [1,Y,1], [1,1,Z]
+    axes = []
+    for axis in range(3):
+        linear = sum(_per_item(matrix[..., axis, k]) * open_grid[k] for k in range(3))
+        axes.append(float(centre[axis]) + linear + anatomy.smooth_field(displacement[..., axis, :, :, :]))
+    return as_float32(_stack_axes(axes))
+
+
+def _widen_ventricles(positions, shift_mm, pull: list):
+    """Move sampling positions [..., 3, X, Y, Z] towards the lateral ventricles by up to ``shift_mm``, which widens
+    them.
+
+    ``pull`` holds the three components of `_ventricle_pull` read at the positions: the gradient of the smoothed
+    ventricle map, scaled to 1 at its maximum, largest at the ventricle walls and fading over about
+    `VENTRICLE_PULL_FWHM_MM`.
+    """
+    moves = bool((shift_mm > 0).any()) if isinstance(shift_mm, torch.Tensor) else shift_mm > 0
+    if not moves:
         return positions
-    pull = _ventricle_pull(anatomy.spacing_mm)
-    index = _voxel_index(positions, anatomy)
-    return np.stack([positions[axis] + shift_mm * _sample(pull[axis], index) for axis in range(3)])
+    return _stack_axes([positions[..., axis, :, :, :] + shift_mm * pull[axis] for axis in range(3)])
 
 
 @functools.lru_cache(maxsize=4)
@@ -304,34 +404,49 @@ def _ventricle_pull(spacing_mm: float) -> np.ndarray:
     return pull
 
 
-def _voxel_index(positions_mm: np.ndarray, anatomy: Anatomy) -> np.ndarray:
-    """Template voxel index (fractional) of world positions [3, X, Y, Z] on the axis-aligned anatomy grid."""
-    origin = anatomy.affine[:3, 3].astype(np.float32)[:, None, None, None]
+def _voxel_index(positions_mm, anatomy: Anatomy):
+    """Template voxel index (fractional) of world positions [..., 3, X, Y, Z] on the axis-aligned anatomy grid."""
+    origin = _like(anatomy.affine[:3, 3].astype(np.float32)[:, None, None, None], positions_mm)
     return (positions_mm - origin) / np.float32(anatomy.spacing_mm)
 
 
-def _sample(image: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Linear interpolation of ``image`` at fractional voxel indices [3, X, Y, Z]; 0 outside the grid."""
-    return ndimage.map_coordinates(image, index, order=1, mode="constant", cval=0.0, output=np.float32)
+def _like(array: np.ndarray, reference):
+    """``array`` as a tensor on the device of ``reference`` when that is a tensor; else ``array`` itself."""
+    return torch.from_numpy(np.asarray(array)).to(reference.device) if isinstance(reference, torch.Tensor) else array
+
+
+def _per_item(value):
+    """A number per item [B] as [B, 1, 1, 1], to broadcast against images [B, X, Y, Z]; numbers stay numbers."""
+    return value.reshape(-1, 1, 1, 1) if isinstance(value, torch.Tensor) else value
+
+
+def _stack_axes(arrays: list):
+    """Three images [..., X, Y, Z] stacked into [..., 3, X, Y, Z]."""
+    return torch.stack(arrays, dim=-4) if isinstance(arrays[0], torch.Tensor) else np.stack(arrays)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Ageing and lesions: fractions move between tissues, always summing to the same total.
 
 
-def _thin_tissue(tissue: dict, target_tissue_sum: float, spacing_mm: float) -> None:
+def _thin_tissue(tissue: dict, target_tissue_sum, spacing_mm: float) -> None:
     """Turn GM and WM that borders CSF (or the outside) into CSF until GM + WM sums to ``target_tissue_sum``.
 
     Each voxel loses the same share of its GM and WM, in proportion to how much non-tissue lies within about
-    `ATROPHY_REACH_FWHM_MM`: cortex thins and sulci and ventricles widen, deep white matter is spared.
+    `ATROPHY_REACH_FWHM_MM`: cortex thins and sulci and ventricles widen, deep white matter is spared. For a batch
+    (tensors [B, X, Y, Z]) ``target_tissue_sum`` holds one sum per item ([B, 1, 1, 1]).
     """
     tissue_now = tissue["gm"] + tissue["wm"]
-    excess = tissue_now.sum(dtype=np.float64) - target_tissue_sum
-    if excess <= 0:  # the widened ventricles already took all the volume this age loses
+    excess = spatial_sum(tissue_now, float64=True) - target_tissue_sum
+    batched = isinstance(excess, torch.Tensor)
+    if not (bool((excess > 0).any()) if batched else excess > 0):  # the widened ventricles took all the volume
         return
-    exposure = ndimage.gaussian_filter(1.0 - tissue_now, ATROPHY_REACH_FWHM_MM * FWHM_TO_SIGMA / spacing_mm)
-    share = excess / (exposure * tissue_now).sum(dtype=np.float64)
-    lost_fraction = np.minimum(np.float32(share) * exposure, 1.0)
+    exposure = gaussian_filter(1.0 - tissue_now, ATROPHY_REACH_FWHM_MM * FWHM_TO_SIGMA / spacing_mm)
+    share = excess / spatial_sum(exposure * tissue_now, float64=True)
+    if batched:
+        lost_fraction = torch.clamp(torch.where(excess > 0, share, 0.0).float() * exposure, max=1.0)
+    else:
+        lost_fraction = np.minimum(np.float32(share) * exposure, 1.0)
     for name in ("gm", "wm"):
         lost = tissue[name] * lost_fraction
         tissue[name] -= lost

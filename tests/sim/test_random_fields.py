@@ -2,9 +2,16 @@
 
 import numpy as np
 import pytest
+import torch
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.sim.random_fields import FWHM_TO_SIGMA, gaussian_blur_mm, smooth_random_field
+from brainfm_lite.sim.random_fields import (
+    FWHM_TO_SIGMA,
+    field_noise,
+    gaussian_blur_mm,
+    smooth_field_from_noise,
+    smooth_random_field,
+)
 
 SHAPE = (32, 32, 32)
 
@@ -59,3 +66,16 @@ def test_blur_per_axis_and_zero_fwhm():
     # Smoothing along x only: neighbours along x become alike, neighbours along y stay as unrelated as before.
     assert _neighbour_correlation(only_x, 1) > 0.5
     assert abs(_neighbour_correlation(np.moveaxis(only_x, 1, 0), 1)) < 0.2
+
+
+def test_a_torch_batch_of_noises_gives_each_subjects_numpy_field_and_blur():
+    noises = [field_noise((20, 24, 28), 2.0, fwhm_mm=12.0, rng=np.random.default_rng(seed)) for seed in range(3)]
+    fields = smooth_field_from_noise(torch.from_numpy(np.stack(noises)), (20, 24, 28), 2.0, fwhm_mm=12.0)
+    assert fields.shape == (3, 20, 24, 28) and fields.dtype == torch.float32
+    for seed, field in enumerate(fields):
+        expected = smooth_random_field((20, 24, 28), 2.0, fwhm_mm=12.0, rng=np.random.default_rng(seed))
+        np.testing.assert_allclose(field.numpy(), expected, rtol=1e-5, atol=1e-6)
+    fwhm = torch.tensor([0.0, 3.0, 7.0], dtype=torch.float64).reshape(3, 1, 1, 1)  # one FWHM per item
+    blurred = gaussian_blur_mm(fields, fwhm, spacing_mm=2.0)
+    for field, item_fwhm, result in zip(fields.numpy(), (0.0, 3.0, 7.0), blurred.numpy()):
+        np.testing.assert_allclose(result, gaussian_blur_mm(field, item_fwhm, spacing_mm=2.0), rtol=1e-6, atol=1e-6)

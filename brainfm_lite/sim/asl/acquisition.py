@@ -19,7 +19,9 @@ The path a real map takes, step by step (all on the cohort grid):
    correction assuming grey-matter T1, inside the brain; M0 voxel by voxel (the coil profile cancels) or as one
    reference value (it stays).
 
-The amount of each artefact is known and returned (:class:`ArtifactAmounts`).
+The amount of each artefact is known and returned (:class:`ArtifactAmounts`). A scan's random parts are drawn first
+(`draw_scan_noise`, numpy, from the subject's stream); `acquire_from_noise` then computes the scan from them, on one
+numpy subject or on a torch batch of subjects of one site (:mod:`brainfm_lite.sim.asl.batched`).
 """
 
 from __future__ import annotations
@@ -27,12 +29,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import shift as shift_image
+import torch
 
+from brainfm_lite.physics._backend import (
+    as_float32,
+    clip,
+    maximum,
+    namespace,
+    per_item,
+    spatial_std,
+    spatial_sum,
+    to_float,
+)
+from brainfm_lite.physics._ndimage import shift_linear
 from brainfm_lite.physics.asl import asl_signal_pasl, asl_signal_pcasl, cbf_pasl, cbf_pcasl, m0_correction
-from brainfm_lite.sim.asl.perfusion import PerfusionGrid
+from brainfm_lite.sim.asl.perfusion import PerfusionGrid, grid_weight
 from brainfm_lite.sim.asl.sites import AslSite
-from brainfm_lite.sim.random_fields import gaussian_blur_mm, smooth_random_field
+from brainfm_lite.sim.random_fields import field_noise, gaussian_blur_mm, smooth_field_from_noise
 
 M0_SCALE = 1000.0               # arbitrary scanner units of a fully relaxed voxel of water
 PROTON_DENSITY = {"gm": 0.82, "wm": 0.70, "csf": 1.0}
@@ -42,6 +55,9 @@ PASL_ATT_SHORTENING = 0.35      # s: a PASL labelling slab sits closer to the br
 RESIDUAL_MOTION = 0.15          # fraction of the head motion that realignment leaves between control and label
 VESSEL_BRIGHTNESS = 10.0        # intravascular label relative to grey-matter tissue signal
 FAILURE_TERRITORIES = ("global", "carotid_l", "carotid_r", "posterior")
+VESSEL_DENSITY = 0.08           # fraction of sulcal voxels that hold a cortical artery
+COIL_FWHM_MM = 80.0             # how smoothly one head's coil sensitivity differs from the coil's profile
+PHYSIOLOGICAL_FWHM_MM = 12.0    # spatial smoothness of physiological noise
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,8 @@ class ArtifactDraw:
     failure_loss: float
     failure_territory: str
     noise_factor: float
+
+    float64_fields = ("motion_mm", "noise_factor")  # batched in double: they set blur widths and shifts
 
 
 @dataclass(frozen=True)
@@ -123,81 +141,140 @@ def acquire(true_cbf, att, tissue: dict, site: AslSite, artifacts: ArtifactDraw,
         tissue (dict): "gm", "wm", "csf" fractions [X, Y, Z].
         site, artifacts, grid, rng: The study, this scan's artefacts, the grid's regions, the subject's random stream.
     """
+    return acquire_from_noise(true_cbf, att, tissue, site, artifacts, grid, draw_scan_noise(rng, grid))
+
+
+@dataclass(frozen=True)
+class ScanNoise:
+    """Every random draw of one scan (`draw_scan_noise`), in the order `acquire` makes them.
+
+    Attributes:
+        coil_noise: white noise of the head's own coil-sensitivity variation (`random_fields.field_noise`).
+        vessel_candidates: bool [X, Y, Z], voxels that hold an artery if they lie in a sulcus.
+        motion_direction: [3] unit vector of the control-label misalignment left after realignment.
+        physiological_noise: white noise of the physiological fluctuation.
+        thermal_noise: float32 [X, Y, Z] standard normal, the thermal noise before the point spread function.
+        m0_direction: [3] unit vector of the M0 scan's misalignment.
+    """
+
+    coil_noise: np.ndarray
+    vessel_candidates: np.ndarray
+    motion_direction: np.ndarray
+    physiological_noise: np.ndarray
+    thermal_noise: np.ndarray
+    m0_direction: np.ndarray
+
+    float64_fields = ("coil_noise", "motion_direction", "physiological_noise", "m0_direction")
+
+
+def draw_scan_noise(rng: np.random.Generator, grid: PerfusionGrid) -> ScanNoise:
+    """Draw a scan's random parts from the subject's stream (after `draw_artifacts`)."""
+    coil = field_noise(grid.shape, grid.spacing_mm, fwhm_mm=COIL_FWHM_MM, rng=rng)
+    vessels = rng.random(grid.shape) < VESSEL_DENSITY
+    motion_direction = _unit_vector(rng)
+    physiological = field_noise(grid.shape, grid.spacing_mm, fwhm_mm=PHYSIOLOGICAL_FWHM_MM, rng=rng)
+    thermal = rng.standard_normal(grid.shape).astype(np.float32)
+    return ScanNoise(coil, vessels, motion_direction, physiological, thermal, _unit_vector(rng))
+
+
+def acquire_from_noise(true_cbf, att, tissue: dict, site: AslSite, artifacts: ArtifactDraw, grid: PerfusionGrid,
+                       noise: ScanNoise) -> Acquisition:
+    """`acquire` with the scan's random parts drawn already.
+
+    For a batch of subjects scanned at the same ``site``: maps are tensors [B, X, Y, Z], ``artifacts`` and
+    ``noise`` are collated (``brainfm_lite.sim.batching.collate``: numbers [B, 1, 1, 1], vectors [B, 1, 1, 3], maps
+    [B, X, Y, Z]) and ``grid`` lies on their device (`~brainfm_lite.sim.asl.perfusion.grid_on`); the results are
+    then tensors [B, ...] and the amounts one per subject [B, 1, 1, 1].
+    """
+    xp = namespace(true_cbf)
     gm = tissue["gm"]
     brain = (tissue["gm"] + tissue["wm"] + tissue["csf"]) > 0.5
-    m0_true = M0_SCALE * _coil_sensitivity(site, grid, rng) * sum(PROTON_DENSITY[t] * tissue[t] for t in PROTON_DENSITY)
+    m0_true = M0_SCALE * _coil_sensitivity(site, grid, noise.coil_noise) * sum(
+        PROTON_DENSITY[t] * tissue[t] for t in PROTON_DENSITY)
 
     # Label: the kinetic model with the efficiency achieved (less where labelling failed), and late label in vessels.
     delay = _delays(site, brain, grid)
-    att_site = np.clip(att - (PASL_ATT_SHORTENING if site.labelling == "pasl" else 0.0), 0.1, None)
+    att_site = clip(xp, att - (PASL_ATT_SHORTENING if site.labelling == "pasl" else 0.0), 0.1, None)
     failure = _failure_map(artifacts, grid)
     alpha = site.alpha_achieved * (1 - failure)
     undelivered = _undelivered_fraction(att_site, site, delay)
     perfusion = (_label_signal(true_cbf, m0_true, att_site, alpha, site, delay)
-                 + _intravascular_signal(undelivered, tissue, site, alpha, delay, rng))
+                 + _intravascular_signal(undelivered, tissue, site, alpha, delay, noise.vessel_candidates))
 
     # Motion: after realignment, label images still sit a little off the control images; the difference keeps a
     # rim of static signal at edges. Motion during the scan also blurs the perfusion signal.
     static = site.static_fraction * m0_true
-    net_shift_mm = RESIDUAL_MOTION * artifacts.motion_mm * _unit_vector(rng)
-    subtraction_error = static - shift_image(static, net_shift_mm / grid.spacing_mm, order=1, mode="nearest")
+    net_shift_mm = RESIDUAL_MOTION * artifacts.motion_mm * noise.motion_direction
+    subtraction_error = static - shift_linear(static, net_shift_mm / grid.spacing_mm)
     perfusion = gaussian_blur_mm(perfusion, 0.5 * artifacts.motion_mm, grid.spacing_mm)
 
     psf = _point_spread_mm(site, grid.spacing_mm)
     physiological = gaussian_blur_mm(
         PHYSIOLOGICAL_NOISE * static / np.sqrt(site.n_averages)
-        * smooth_random_field(grid.shape, grid.spacing_mm, fwhm_mm=12.0, rng=rng), psf, grid.spacing_mm)
-    noise = physiological + _thermal_noise(site, artifacts, psf, grid, rng)
-    delta_m = site.gain_ratio * (gaussian_blur_mm(perfusion + subtraction_error, psf, grid.spacing_mm) + noise)
+        * smooth_field_from_noise(noise.physiological_noise, grid.shape, grid.spacing_mm,
+                                  fwhm_mm=PHYSIOLOGICAL_FWHM_MM), psf, grid.spacing_mm)
+    thermal = _thermal_noise(site, artifacts, psf, grid, noise.thermal_noise)
+    scan_noise = physiological + thermal
+    delta_m = site.gain_ratio * (gaussian_blur_mm(perfusion + subtraction_error, psf, grid.spacing_mm) + scan_noise)
 
     # M0: a separate scan (aligned less well), recovered by 1 - exp(-TR/T1) of each tissue, at the same resolution.
-    m0_shift_mm = 2 * RESIDUAL_MOTION * artifacts.motion_mm * _unit_vector(rng)
-    t1 = np.clip(sum(T1_TISSUE[site.field_t][t] * tissue[t] for t in PROTON_DENSITY), 0.3, None)
-    m0_acquired = shift_image(m0_true * (1 - np.exp(-site.m0_tr / t1)), m0_shift_mm / grid.spacing_mm, order=1,
-                              mode="nearest")
+    m0_shift_mm = 2 * RESIDUAL_MOTION * artifacts.motion_mm * noise.m0_direction
+    t1 = clip(xp, sum(T1_TISSUE[site.field_t][t] * tissue[t] for t in PROTON_DENSITY), 0.3, None)
+    m0_acquired = shift_linear(m0_true * (1 - xp.exp(-site.m0_tr / t1)), m0_shift_mm / grid.spacing_mm)
     m0 = gaussian_blur_mm(m0_acquired, psf, grid.spacing_mm)
 
     cbf = quantify(delta_m, m0, site, delay, brain=brain) * brain
-    noise_cbf = quantify(site.gain_ratio * noise, m0, site, delay, brain=brain)
+    noise_cbf = quantify(site.gain_ratio * scan_noise, m0, site, delay, brain=brain)
     gm_mask = gm > 0.5
     amounts = ArtifactAmounts(
         motion=artifacts.motion_mm,
         labelling_failure=_gm_mean(failure, gm),
-        noise=float(noise_cbf[gm_mask].std() / np.mean(true_cbf[gm_mask])),
+        noise=to_float(per_item(noise_cbf, gm_mask, "std") / per_item(true_cbf, gm_mask, "mean")),
         transit=_gm_mean(undelivered, gm),
     )
-    return Acquisition(delta_m.astype(np.float32), m0.astype(np.float32), cbf.astype(np.float32), delay, amounts)
+    return Acquisition(as_float32(delta_m), as_float32(m0), as_float32(cbf), delay, amounts)
 
 
-def quantify(delta_m, m0, site: AslSite, delay, *, brain) -> np.ndarray:
+def quantify(delta_m, m0, site: AslSite, delay, *, brain):
     """White-paper CBF (mL/100 g/min) with the site's assumed efficiency, blood T1 and M0 correction.
 
-    ``brain`` (bool [X, Y, Z]) is where a "reference" site takes the median of M0 as its single M0 value.
+    ``brain`` (bool [X, Y, Z]) is where a "reference" site takes the median of M0 as its single M0 value. Arrays may
+    be numpy or a torch batch [B, X, Y, Z] (one median per subject).
     """
     m0_corrected = m0_correction(m0, tr=site.m0_tr, t1_tissue=T1_TISSUE[site.field_t]["gm"])
     if site.m0_mode == "reference":
-        m0_corrected = float(np.median(m0_corrected[brain]))
+        m0_corrected = to_float(per_item(m0_corrected, brain, "median"))
     if site.labelling == "pcasl":
         return cbf_pcasl(delta_m, m0_corrected, pld=delay, tau=site.tau, t1_blood=site.t1_blood,
                          alpha=site.alpha_assumed)
     return cbf_pasl(delta_m, m0_corrected, ti=delay, ti1=site.ti1, t1_blood=site.t1_blood, alpha=site.alpha_assumed)
 
 
-def _coil_sensitivity(site: AslSite, grid: PerfusionGrid, rng) -> np.ndarray:
+def _coil_sensitivity(site: AslSite, grid: PerfusionGrid, noise):
     """Receive sensitivity: the site coil's profile (higher at the periphery and the back), and a little per head."""
+    xp = namespace(noise)
     x, y, z = grid.positions_mm
-    from_centre = np.sqrt(x**2 + (y + 18.0) ** 2 + (z - 8.0) ** 2) / 70.0  # about 1 at the cortex
-    towards_back = np.clip(-(y + 18.0) / 70.0, -1.5, 1.5)
+    from_centre = xp.sqrt(x**2 + (y + 18.0) ** 2 + (z - 8.0) ** 2) / 70.0  # about 1 at the cortex
+    towards_back = clip(xp, -(y + 18.0) / 70.0, -1.5, 1.5)
     log_sensitivity = (site.coil_periphery * (from_centre - 0.7) + site.coil_posterior * towards_back
-                       + 0.05 * smooth_random_field(grid.shape, grid.spacing_mm, fwhm_mm=80.0, rng=rng))
-    return np.exp(log_sensitivity).astype(np.float32)
+                       + 0.05 * smooth_field_from_noise(noise, grid.shape, grid.spacing_mm, fwhm_mm=COIL_FWHM_MM))
+    return as_float32(xp.exp(log_sensitivity))
 
 
 def _delays(site: AslSite, brain, grid: PerfusionGrid):
-    """PLD or TI per voxel: a 2D readout reads slice after slice from the bottom of the brain up."""
+    """PLD or TI per voxel: a 2D readout reads slice after slice from the bottom of the brain up.
+
+    Returns a number (3D readouts), or the delay of each slice [1, 1, Z] (a batch: [B, 1, 1, Z]).
+    """
     first = site.pld if site.labelling == "pcasl" else site.ti
     if site.readout == "3d":
         return first
+    if isinstance(brain, torch.Tensor):
+        has_brain = brain.any(dim=(1, 2))  # [B, Z]
+        lowest = torch.where(has_brain.any(dim=1), has_brain.double().argmax(dim=1), 0).reshape(-1, 1, 1, 1)
+        slices = torch.arange(grid.shape[2], dtype=torch.float64, device=brain.device).reshape(1, 1, 1, -1)
+        height_mm = torch.clamp(slices - lowest, min=0) * grid.spacing_mm  # in double, as numpy
+        return first + site.slice_time * torch.floor(height_mm / site.slice_mm)
     slices_with_brain = np.flatnonzero(brain.any(axis=(0, 1)))
     lowest = slices_with_brain[0] if slices_with_brain.size else 0
     height_mm = np.clip(np.arange(grid.shape[2]) - lowest, 0, None) * grid.spacing_mm
@@ -213,21 +290,24 @@ def _label_signal(cbf, m0, att, alpha, site: AslSite, delay):
 
 def _undelivered_fraction(att, site: AslSite, delay):
     """Fraction of the bolus still in the arteries at readout (0 once all of it reached tissue)."""
+    xp = namespace(att)
     if site.labelling == "pcasl":
-        return np.clip((att - delay) / site.tau, 0.0, 1.0)
-    return np.clip(1 - (delay - att) / site.ti1, 0.0, 1.0)
+        return clip(xp, (att - delay) / site.tau, 0.0, 1.0)
+    return clip(xp, 1 - (delay - att) / site.ti1, 0.0, 1.0)
 
 
-def _intravascular_signal(undelivered, tissue: dict, site: AslSite, alpha, delay, rng):
+def _intravascular_signal(undelivered, tissue: dict, site: AslSite, alpha, delay, vessel_candidates):
     """Bright spots along cortical arteries (sulci: grey matter next to CSF) fed by regions with late label."""
     in_sulcus = (tissue["gm"] > 0.2) & (tissue["csf"] > 0.2)
-    vessels = in_sulcus & (rng.random(in_sulcus.shape) < 0.08)
+    vessels = in_sulcus & vessel_candidates
     full_gm_signal = _label_signal(60.0, M0_SCALE * PROTON_DENSITY["gm"], 0.0, alpha, site, delay)
     return VESSEL_BRIGHTNESS * full_gm_signal * vessels * undelivered
 
 
 def _failure_map(artifacts: ArtifactDraw, grid: PerfusionGrid):
     """Fraction of labelling efficiency lost in each voxel."""
+    if not isinstance(artifacts.failure_territory, str):  # a batch: one territory per subject
+        return artifacts.failure_loss * grid_weight(grid, artifacts.failure_territory)
     if artifacts.failure_territory == "none":
         return np.zeros(grid.shape, dtype=np.float32)
     if artifacts.failure_territory == "global":
@@ -245,15 +325,15 @@ def _point_spread_mm(site: AslSite, spacing_mm: float):
     return np.sqrt(np.clip(acquired**2 - spacing_mm**2, 0.0, None))
 
 
-def _thermal_noise(site: AslSite, artifacts: ArtifactDraw, psf, grid: PerfusionGrid, rng):
+def _thermal_noise(site: AslSite, artifacts: ArtifactDraw, psf, grid: PerfusionGrid, white):
     """White noise at the acquired resolution, averaged over the pairs; correlated by the PSF on our grid."""
     acquired_volume = site.voxel_mm**2 * site.slice_mm
     # A grid coarser than the acquisition averages acquired voxels together, which lowers the noise.
     per_voxel = min(1.0, np.sqrt(acquired_volume / grid.spacing_mm**3))
     m0_grey_matter = M0_SCALE * PROTON_DENSITY["gm"]
     sigma = site.noise * m0_grey_matter * np.sqrt(2.0 / site.n_averages) * artifacts.noise_factor * per_voxel
-    field = gaussian_blur_mm(rng.standard_normal(grid.shape).astype(np.float32), psf, grid.spacing_mm)
-    return sigma * field / max(float(field.std()), 1e-12)
+    field = gaussian_blur_mm(white, psf, grid.spacing_mm)
+    return sigma * field / maximum(spatial_std(field), 1e-12)
 
 
 def _unit_vector(rng) -> np.ndarray:
@@ -261,6 +341,9 @@ def _unit_vector(rng) -> np.ndarray:
     return direction / np.linalg.norm(direction)
 
 
-def _gm_mean(values, gm) -> float:
+def _gm_mean(values, gm):
+    """Grey-matter-weighted mean of ``values`` (a float; a batch: one per subject [B, 1, 1, 1])."""
+    if isinstance(gm, torch.Tensor):
+        return spatial_sum(values * gm, float64=True) / spatial_sum(gm, float64=True).clamp(min=1e-12)
     weights = np.broadcast_to(gm, np.shape(gm))
     return float(np.sum(np.broadcast_to(values, weights.shape) * weights) / max(np.sum(weights), 1e-12))

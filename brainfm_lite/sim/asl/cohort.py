@@ -28,8 +28,22 @@ from brainfm_lite.parallel import run_in_processes
 from brainfm_lite.physics.asl import qei
 from brainfm_lite.preprocess.regions import region_masks, regional_means
 from brainfm_lite.sim.anatomy import load_anatomy
-from brainfm_lite.sim.asl.acquisition import ArtifactDraw, acquire, draw_artifacts
-from brainfm_lite.sim.asl.perfusion import apply_diagnosis, healthy_perfusion, perfusion_grid
+from brainfm_lite.sim.asl.acquisition import (
+    ArtifactDraw,
+    ScanNoise,
+    acquire,
+    acquire_from_noise,
+    draw_artifacts,
+    draw_scan_noise,
+)
+from brainfm_lite.sim.asl.perfusion import (
+    PerfusionDraw,
+    apply_diagnosis_draw,
+    draw_diagnosis,
+    draw_perfusion,
+    perfusion_from_draw,
+    perfusion_grid,
+)
 from brainfm_lite.sim.asl.sites import DIAGNOSES, AslSite, make_asl_sites
 from brainfm_lite.sim.cohort import make_sites, make_subject
 from brainfm_lite.sim.streams import Stream, stream_rng
@@ -142,30 +156,71 @@ def make_asl_cohort(n: int, n_sites: int, *, seed: int = 0, spacing_mm: float = 
 
 
 def simulate_subject(index: int, cohort: AslCohort) -> AslSubject:
-    """Simulate subject ``index`` of ``cohort`` from its own random stream (see :class:`AslSubject`)."""
+    """Simulate subject ``index`` of ``cohort`` from its own random stream (see :class:`AslSubject`).
+
+    :func:`brainfm_lite.sim.asl.batched.simulate_asl_batch` simulates many subjects at once on a torch device, from
+    the same draws and with the same code.
+    """
     rng = stream_rng(cohort.seed, Stream.ASL_SUBJECT, index)
     site = cohort.sites[_pick_site_index(rng, cohort.sites)]
     person = _structural_subject(index, cohort.seed, cohort.spacing_mm)
     tissue = {name: person.tissue[name] for name in ("gm", "wm", "csf")}
-    age, sex, affine = person.age, person.sex, person.affine
-    grid = perfusion_grid(tissue["gm"].shape, affine)
+    grid = perfusion_grid(tissue["gm"].shape, person.affine)
+    draw = draw_scan(rng, site, grid, age=person.age, sex=person.sex, prevalence_scale=cohort.prevalence_scale,
+                     gm=tissue["gm"])
 
-    labels, severity = _draw_diagnoses(rng, site, age, cohort.prevalence_scale)
-    true_cbf, att = healthy_perfusion(tissue["gm"], tissue["wm"], grid, age=age, sex=sex, rng=rng)
-    effects = {}
-    for name in DIAGNOSES:
-        if labels[name]:
-            effects[name] = apply_diagnosis(name, severity[name], true_cbf, att, grid, gm=tissue["gm"], rng=rng)
-
-    artifacts = draw_artifacts(site, rng, patient=any(labels.values()))
-    scan = acquire(true_cbf, att, tissue, site, artifacts, grid, rng)
+    true_cbf, att = perfusion_from_draw(tissue["gm"], tissue["wm"], grid, age=person.age, draw=draw.perfusion)
+    for diagnosis in draw.diagnoses.values():
+        apply_diagnosis_draw(diagnosis, true_cbf, att, grid)
+    scan = acquire_from_noise(true_cbf, att, tissue, site, draw.artifacts, grid, draw.noise)
     quality = {"qei": qei(scan.cbf, tissue["gm"], tissue["wm"], tissue["csf"], voxel_size_mm=(cohort.spacing_mm,) * 3)}
+    return asl_subject(index, site, person.age, person.sex, person.affine, tissue, draw, true_cbf, att, scan, quality)
+
+
+@dataclass(frozen=True)
+class ScanDraw:
+    """Every random draw of one ASL subject after its site, in the order `simulate_subject` makes them.
+
+    Attributes:
+        labels: diagnosis -> 0/1.
+        severity: diagnosis -> severity in [0, 1] (0 when absent).
+        perfusion: the healthy perfusion's draws.
+        diagnoses: diagnosis -> its draws, for the diagnoses the subject has (in `DIAGNOSES` order).
+        artifacts: the scan's artefacts.
+        noise: the scan's random parts.
+    """
+
+    labels: dict
+    severity: dict
+    perfusion: PerfusionDraw
+    diagnoses: dict
+    artifacts: ArtifactDraw
+    noise: ScanNoise
+
+
+def draw_scan(rng: np.random.Generator, site: AslSite, grid, *, age: float, sex: str, prevalence_scale: float,
+              gm) -> ScanDraw:
+    """Draw a subject's diagnoses, perfusion, artefacts and scan noise from its stream, after its site.
+
+    ``gm`` (numpy [X, Y, Z], the subject's grey matter) places an infarct's core.
+    """
+    labels, severity = _draw_diagnoses(rng, site, age, prevalence_scale)
+    perfusion = draw_perfusion(rng, grid, sex=sex)
+    diagnoses = {name: draw_diagnosis(name, severity[name], rng, grid, gm=gm) for name in DIAGNOSES if labels[name]}
+    artifacts = draw_artifacts(site, rng, patient=any(labels.values()))
+    return ScanDraw(labels, severity, perfusion, diagnoses, artifacts, draw_scan_noise(rng, grid))
+
+
+def asl_subject(index: int, site: AslSite, age: float, sex: str, affine, tissue: dict, draw: ScanDraw, true_cbf, att,
+                scan, quality: dict) -> AslSubject:
+    """An :class:`AslSubject` of one subject's numpy results."""
 
     def volume(data, **meta):
         return Volume(data, affine, meta={"subject": index, "site": site.index, **meta})
 
     return AslSubject(
-        index=index, site=site.index, age=float(age), sex=sex, labels=labels, severity=severity, effects=effects,
+        index=index, site=site.index, age=float(age), sex=sex, labels=draw.labels, severity=draw.severity,
+        effects={name: diagnosis.effects() for name, diagnosis in draw.diagnoses.items()},
         tissue=tissue, true_cbf=volume(true_cbf, kind="true CBF", unit="mL/100 g/min"),
         att=volume(att, kind="ATT", unit="s"), delta_m=volume(scan.delta_m, kind="delta M"),
         m0=volume(scan.m0, kind="M0"), cbf=volume(scan.cbf, kind="CBF", unit="mL/100 g/min"),
