@@ -6,7 +6,8 @@ CBF follows the consensus white paper (Alsop et al. 2015, MRM 73:102), single po
 - PASL (QUIPSS II): ``CBF = 6000 * lam * dM * exp(TI / T1b) / (2 * alpha * TI1 * M0)``
 
 in mL/100 g/min (6000 converts mL/g/s). Times in seconds, ``lam`` in mL/g. Arrays may be numpy or torch (the
-same kind comes back, differentiable); ``qei`` takes numpy arrays and returns a float.
+same kind comes back, differentiable); ``qei`` takes numpy arrays and returns a float, or a torch batch of maps and
+returns one QEI per map.
 """
 
 from __future__ import annotations
@@ -14,19 +15,35 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+import torch
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.physics._backend import check_range, clip, one_minus_exp, to_common
+from brainfm_lite.physics._backend import _size, check_range, clip, namespace, one_minus_exp, to_common
+from brainfm_lite.physics._ndimage import gaussian_filter
 
 # Arterial blood T1 (s) by field strength (T): white paper values at 1.5 and 3 T; 7 T from the project's reference
 # table.
 T1_BLOOD = {1.5: 1.35, 3.0: 1.65, 7.0: 2.087}
 
+# Grey-matter T1 (s) by field strength (T), for the M0 saturation-recovery correction: Wright et al. 2008 (NeuroImage
+# 42:1069), the values ASLPrep's ``estimate_t1`` uses.
+T1_TISSUE = {1.5: 1.197, 3.0: 1.607, 7.0: 1.939}
+
+# Labelling efficiency alpha by BIDS ``ArterialSpinLabelingType``: white paper for PCASL and PASL; CASL from
+# Wang et al. 2005 (the value ASLPrep uses).
+LABELLING_EFFICIENCY = {"PCASL": 0.85, "CASL": 0.68, "PASL": 0.98}
+
+# Each background-suppression inversion pulse scales the label by this factor: ASLPrep's
+# ``estimate_labeling_efficiency`` (a widely used choice, not a measured value; ASLPrep says so itself).
+BACKGROUND_SUPPRESSION_PULSE_EFFICIENCY = 0.95
+
+BLOOD_BRAIN_PARTITION = 0.9  # lambda, mL/g (white paper)
+
 SECONDS_PER_MINUTE_PER_100G = 6000.0  # mL/g/s -> mL/100 g/min
 
 
-def cbf_pcasl(delta_m, m0, *, pld, tau, t1_blood=T1_BLOOD[3.0], alpha=0.85, lam=0.9):
+def cbf_pcasl(delta_m, m0, *, pld, tau, t1_blood=T1_BLOOD[3.0], alpha=LABELLING_EFFICIENCY["PCASL"],
+              lam=BLOOD_BRAIN_PARTITION):
     """CBF from a single-delay pCASL difference image (white paper equation).
 
     Args:
@@ -52,7 +69,8 @@ def cbf_pcasl(delta_m, m0, *, pld, tau, t1_blood=T1_BLOOD[3.0], alpha=0.85, lam=
     return _divide_by_m0(xp, scale * delta_m, m0)
 
 
-def cbf_pasl(delta_m, m0, *, ti, ti1, t1_blood=T1_BLOOD[3.0], alpha=0.98, lam=0.9):
+def cbf_pasl(delta_m, m0, *, ti, ti1, t1_blood=T1_BLOOD[3.0], alpha=LABELLING_EFFICIENCY["PASL"],
+             lam=BLOOD_BRAIN_PARTITION):
     """CBF from a single-TI PASL (QUIPSS II) difference image (white paper equation).
 
     Args:
@@ -71,7 +89,7 @@ def cbf_pasl(delta_m, m0, *, ti, ti1, t1_blood=T1_BLOOD[3.0], alpha=0.98, lam=0.
     return _divide_by_m0(xp, scale * delta_m, m0)
 
 
-def m0_correction(m0, *, tr, t1_tissue=1.607):
+def m0_correction(m0, *, tr, t1_tissue=T1_TISSUE[3.0]):
     """Correct an M0 image acquired with a short TR for incomplete recovery: ``M0 / (1 - exp(-TR / T1))``.
 
     The white paper asks for it when TR < 5 s; at 5 s grey matter is still about 4 % short, so the function
@@ -83,7 +101,8 @@ def m0_correction(m0, *, tr, t1_tissue=1.607):
     return m0 / one_minus_exp(xp, tr / t1_tissue)
 
 
-def asl_signal_pcasl(cbf, m0, *, att, pld, tau, t1_blood=T1_BLOOD[3.0], alpha=0.85, lam=0.9):
+def asl_signal_pcasl(cbf, m0, *, att, pld, tau, t1_blood=T1_BLOOD[3.0], alpha=LABELLING_EFFICIENCY["PCASL"],
+                     lam=BLOOD_BRAIN_PARTITION):
     """pCASL difference signal dM from CBF: Buxton et al. (1998) general kinetic model, one compartment.
 
     Assumptions: tissue T1 equal to blood T1, no venous outflow of label (white paper model), plug flow with
@@ -120,7 +139,8 @@ def asl_signal_pcasl(cbf, m0, *, att, pld, tau, t1_blood=T1_BLOOD[3.0], alpha=0.
     return amplitude * delivered
 
 
-def asl_signal_pasl(cbf, m0, *, att, ti, ti1, t1_blood=T1_BLOOD[3.0], alpha=0.98, lam=0.9):
+def asl_signal_pasl(cbf, m0, *, att, ti, ti1, t1_blood=T1_BLOOD[3.0], alpha=LABELLING_EFFICIENCY["PASL"],
+                    lam=BLOOD_BRAIN_PARTITION):
     """PASL (QUIPSS II) difference signal from CBF: Buxton et al. (1998), one compartment.
 
     All label is created at t = 0 and decays with ``exp(-t / T1b)``; a bolus of duration ``ti1`` reaches tissue
@@ -163,22 +183,35 @@ def qei(cbf, gm, wm, csf, *, voxel_size_mm=(2.0, 2.0, 2.0), fwhm_mm=5.0, tpm_thr
         tpm_threshold (float, default 0.7): Probability above which a voxel belongs to a tissue mask.
 
     Returns:
-        float: QEI in [0, 1]; higher is better.
+        float: QEI in [0, 1]; higher is better. For torch tensors [B, X, Y, Z] (a batch of maps and their tissue
+        maps, on any device): float64 tensor [B], one QEI per map, the same numbers.
     """
-    cbf = np.asarray(cbf, dtype=np.float64)
-    gm, wm, csf = (np.asarray(tpm, dtype=np.float64) for tpm in (gm, wm, csf))
+    batched = isinstance(cbf, torch.Tensor)
+    if batched:
+        cbf, gm, wm, csf = (torch.as_tensor(x, device=cbf.device).double() for x in (cbf, gm, wm, csf))
+    else:
+        cbf = np.asarray(cbf, dtype=np.float64)
+        gm, wm, csf = (np.asarray(tpm, dtype=np.float64) for tpm in (gm, wm, csf))
     for name, tpm in (("gm", gm), ("wm", wm), ("csf", csf)):
         if tpm.shape != cbf.shape:
-            raise InputError(f"{name} has shape {tpm.shape} but cbf has shape {cbf.shape}")
-    if cbf.ndim != 3:
-        raise InputError(f"cbf must be a 3-D map [X, Y, Z]; got shape {cbf.shape}")
+            raise InputError(f"{name} has shape {tuple(tpm.shape)} but cbf has shape {tuple(cbf.shape)}")
+    if cbf.ndim != (4 if batched else 3):
+        expected = "a batch [B, X, Y, Z]" if batched else "a 3-D map [X, Y, Z]"
+        raise InputError(f"cbf must be {expected}; got shape {tuple(cbf.shape)}")
     voxel_size_mm = np.asarray(voxel_size_mm, dtype=np.float64)
     if voxel_size_mm.shape != (3,) or np.any(voxel_size_mm <= 0):
         raise InputError(f"voxel_size_mm must be 3 positive sizes in mm; got {voxel_size_mm.tolist()}")
 
     sigma_voxels = fwhm_mm / (2 * math.sqrt(2 * math.log(2))) / voxel_size_mm
-    smoothed = gaussian_filter(cbf, sigma=sigma_voxels, mode="nearest")
+    smoothed = gaussian_filter(cbf, sigma_voxels, mode="nearest")
+    if batched:
+        return torch.tensor([_qei_of_smoothed(*maps, tpm_threshold) for maps in zip(smoothed, gm, wm, csf)],
+                            dtype=torch.float64, device=cbf.device)
+    return _qei_of_smoothed(smoothed, gm, wm, csf, tpm_threshold)
 
+
+def _qei_of_smoothed(smoothed, gm, wm, csf, tpm_threshold: float) -> float:
+    """Steps 2-6 of :func:`qei` on one smoothed CBF map [X, Y, Z] and its tissue maps (float64, numpy or torch)."""
     masks = {name: tpm > tpm_threshold for name, tpm in (("gm", gm), ("wm", wm), ("csf", csf))}
     empty = [name for name, mask in masks.items() if mask.sum() < 2]
     if empty:
@@ -186,7 +219,7 @@ def qei(cbf, gm, wm, csf, *, voxel_size_mm=(2.0, 2.0, 2.0), fwhm_mm=5.0, tpm_thr
 
     rho = _structural_correlation(smoothed, 2.5 * gm + wm)
     dispersion = _dispersion_index(smoothed, masks)
-    negative_gm = float(np.mean(smoothed[masks["gm"]] < 0))
+    negative_gm = float(_statistic(smoothed[masks["gm"]] < 0, "mean"))
 
     structure_term = 1 - math.exp(-3.0126 * rho**2.4419)
     penalty = math.exp(-(0.054 * dispersion**0.9272 + 2.8478 * negative_gm**0.5196))
@@ -194,19 +227,31 @@ def qei(cbf, gm, wm, csf, *, voxel_size_mm=(2.0, 2.0, 2.0), fwhm_mm=5.0, tpm_thr
 
 
 def _structural_correlation(smoothed_cbf, pseudo_cbf) -> float:
-    inside = (smoothed_cbf != 0) & np.isfinite(smoothed_cbf) & np.isfinite(pseudo_cbf)
+    xp = namespace(smoothed_cbf)
+    inside = (smoothed_cbf != 0) & xp.isfinite(smoothed_cbf) & xp.isfinite(pseudo_cbf)
     a, b = smoothed_cbf[inside], pseudo_cbf[inside]
-    if a.size < 2 or a.std() == 0 or b.std() == 0:
+    if _size(a) < 2 or _statistic(a, "std") == 0 or _statistic(b, "std") == 0:
         return 0.0  # no structure to correlate with: the worst score, not NaN
-    return max(0.0, float(np.corrcoef(a, b)[0, 1]))
+    correlation = np.corrcoef(a, b)[0, 1] if xp is np else torch.corrcoef(torch.stack([a, b]))[0, 1]
+    return max(0.0, float(correlation))
 
 
 def _dispersion_index(smoothed_cbf, masks) -> float:
     counts = {name: int(mask.sum()) for name, mask in masks.items()}
-    pooled = sum((counts[name] - 1) * np.var(smoothed_cbf[mask]) for name, mask in masks.items())
+    pooled = sum((counts[name] - 1) * _statistic(smoothed_cbf[mask], "var") for name, mask in masks.items())
     pooled /= sum(counts.values()) - 3
-    mean_gm = abs(float(np.mean(smoothed_cbf[masks["gm"]])))
+    mean_gm = abs(float(_statistic(smoothed_cbf[masks["gm"]], "mean")))
     return math.inf if mean_gm == 0 else float(pooled) / mean_gm
+
+
+def _statistic(values, name: str):
+    """numpy's ``np.mean``, ``np.std`` or ``np.var`` (population) of a numpy or torch array, as numpy computes it
+    (a bool array's mean is its fraction of True)."""
+    if isinstance(values, torch.Tensor):
+        values = values.double()
+        return {"mean": values.mean, "std": lambda: values.std(correction=0),
+                "var": lambda: values.var(correction=0)}[name]()
+    return {"mean": np.mean, "std": np.std, "var": np.var}[name](values)
 
 
 def _divide_by_m0(xp, numerator, m0):
