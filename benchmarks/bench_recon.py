@@ -1,9 +1,11 @@
 """Posterior-sampling cost of the diffusion reconstruction (`brainfm_lite.eval.recon`): DDIM with k steps against
 DDPM over the prior's full schedule, in one run.
 
-For the same test slices, measurements and seed it prints, per sampler: network evaluations, seconds per slice,
-PSNR and SSIM of the magnitude, and the ratios to DDPM (time ratio about k / T is the expectation: the network
-dominates; the k-space projection adds a small fixed cost per step). The PSNR column says what the speed costs.
+For the same test slices (scored as one volume, as fastMRI scores), measurements and seed it prints the table of
+`brainfm_lite.eval.recon_results.compare_samplers`: per sampler, network evaluations, eta, PSNR and SSIM of the
+magnitude, seconds per slice and the time as a share of DDPM's (about k / T is the expectation: the network
+dominates; the k-space projection adds a small fixed cost per step), with DDIM also run once without fresh noise
+(eta = 0) at the largest k. The PSNR column says what the speed costs.
 
 The prior and slices come from a run folder of ``brainfm evaluate recon`` (its fine-tuned prior and slice cache);
 without ``--run`` a freshly initialised prior of the profile is used, which times correctly but reconstructs
@@ -29,39 +31,15 @@ import torch
 from brainfm_lite.config import load_profile
 from brainfm_lite.datasets.recon_slices import recon_datasets
 from brainfm_lite.eval.recon import reconstruct
-from brainfm_lite.eval.recon_experiments import KSPACE_NOISE_STD, score_slices, simulate_test_acquisitions
+from brainfm_lite.eval.recon_experiments import KSPACE_NOISE_STD, simulate_test_acquisitions
+from brainfm_lite.eval.recon_report import samplers_markdown
+from brainfm_lite.eval.recon_results import compare_samplers
 from brainfm_lite.models.diffusion import DiffusionConfig, DiffusionPrior
 from brainfm_lite.models.hub import from_pretrained
 from brainfm_lite.physics.kspace import cartesian_mask, coil_sensitivities, simulate_acquisition
 from brainfm_lite.train.diffusion_training import new_prior
 
 THROUGHPUT_CONFIGS = {"colab": ("small", 128, 50), "full": ("base", 256, 100)}  # preset, size, DDIM steps
-
-
-def compare_samplers(prior, acquisition, ks, seed: int) -> list[dict]:
-    """One row per sampler: DDPM over all T steps, then DDIM at each k; same slices, measurements and seed."""
-    runs = [("ddpm", None)] + [("ddim", k) for k in ks]
-    rows = []
-    for sampler, steps in runs:
-        tic = time.perf_counter()
-        result = reconstruct(prior, acquisition.kspace, acquisition.sens, acquisition.mask, sampler=sampler,
-                             steps=steps, seed=seed)
-        seconds = time.perf_counter() - tic
-        scores = score_slices(acquisition.truth, result.image)
-        rows.append({"sampler": f"{sampler} {steps or prior.config.num_train_timesteps}",
-                     "calls": result.network_calls, "s_per_slice": seconds / len(acquisition.truth),
-                     "psnr": scores["psnr_mean"], "ssim": scores["ssim_mean"]})
-    return rows
-
-
-def print_table(rows: list[dict]) -> None:
-    reference = rows[0]
-    print(f"{'sampler':>10} {'net calls':>9} {'s/slice':>8} {'PSNR dB':>8} {'SSIM':>6} {'time/DDPM':>9} "
-          f"{'dPSNR':>7}")
-    for row in rows:
-        print(f"{row['sampler']:>10} {row['calls']:>9} {row['s_per_slice']:>8.3f} {row['psnr']:>8.2f} "
-              f"{row['ssim']:>6.3f} {row['s_per_slice'] / reference['s_per_slice']:>9.3f} "
-              f"{row['psnr'] - reference['psnr']:>+7.2f}")
 
 
 def gpu_throughput(n_coils: int, batch: int = 16) -> None:
@@ -99,7 +77,7 @@ def main() -> None:
 
     run = Path(args.run) if args.run else None
     cache = run / "slices" if run else Path("runs") / f"recon_{profile.name}" / "slices"
-    truth = recon_datasets(profile, cache_dir=cache)["test"].images()[: args.slices]
+    truth = recon_datasets(profile, cache_dir=cache)["test"].images()[: args.slices]  # scored as one volume
     acquisition = simulate_test_acquisitions(truth, profile.recon_coils, accelerations=(args.acceleration,),
                                              noise_std=KSPACE_NOISE_STD, seed=profile.seed)[args.acceleration]
     prior = from_pretrained(run / "diffusion_finetuned" / "prior") if run else new_prior(profile)
@@ -108,7 +86,8 @@ def main() -> None:
     print(f"profile {profile.name}: {profile.diffusion_preset} prior, T={prior.config.num_train_timesteps}, "
           f"{len(truth)} slices of {profile.recon_image_size}^2, {profile.recon_coils} coils, R={args.acceleration:g},"
           f" {device}, {torch.get_num_threads()} threads, prior: {run or 'untrained (PSNR meaningless)'}")
-    print_table(compare_samplers(prior, acquisition, ks, seed=profile.seed))
+    print(samplers_markdown(compare_samplers(prior, acquisition, ddim_steps=ks, deterministic_steps=max(ks),
+                                             seed=profile.seed)))
     if torch.cuda.is_available():
         gpu_throughput(profile.recon_coils)
 

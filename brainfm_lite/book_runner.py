@@ -28,8 +28,9 @@ from pathlib import Path
 
 import yaml
 
-from brainfm_lite.atomic import write_json
-from brainfm_lite.config import PROFILES
+from brainfm_lite.atomic import atomic_path, write_json
+from brainfm_lite.book_links import book_config, repository_url
+from brainfm_lite.config import PROFILES, load_profile
 from brainfm_lite.errors import BrainFMError, InputError
 
 BOOK_FILES = ("_config.yml", "_toc.yml")
@@ -38,7 +39,8 @@ HIDE_CELL = "remove-cell"
 # Output metadata by which `ChapterRun.show_provenance` marks its table (the runner's note replaces it on the page).
 PROVENANCE_OUTPUT = {"brainfm_lite": "provenance"}
 # Longest a single cell may run before the chapter is failed (seconds; None = no limit). A hung kernel then fails
-# the run with a clear error instead of blocking CI until its time limit.
+# the run with a clear error instead of blocking CI until its time limit. A profile given as a YAML path has no
+# limit: its scale is the user's.
 CELL_TIMEOUT_S = {"smoke": 600, "reference": 7200, "colab": 3600, "full": None}
 
 
@@ -95,13 +97,42 @@ def _declares_parameter(notebook: Path, name: str) -> bool:
                and re.search(rf"^{name}\s*=", "".join(cell["source"]), flags=re.M) for cell in cells)
 
 
+def chapter_parameters(root: Path, profile: str | Path, overrides: dict | None = None) -> dict:
+    """The papermill parameters every chapter gets at `profile`, checked: ``{"profile_name": ..., "overrides": ...}``.
+
+    Args:
+        root: the repository root.
+        profile: a profile name (smoke, reference, colab, full: starts from ``book/params/<name>.yaml``) or the
+            path of a profile YAML file (handed to the chapters as an absolute path: they run in ``book/``).
+        overrides: profile values to change, e.g. ``{"n_subjects": "8"}`` (text as typed after ``--set`` is read as
+            the field's type); they go on top of the params file's own ``overrides``.
+
+    Raises:
+        InputError: an unknown profile name, a missing or bad profile file, an unknown key or a bad value; the same
+            checks as every other command (`load_profile`), before any chapter runs.
+    """
+    overrides = dict(overrides or {})
+    load_profile(profile, **overrides)  # errors name the profile as the user gave it
+    if str(profile) in PROFILES:
+        parameters = yaml.safe_load((root / "book" / "params" / f"{profile}.yaml").read_text()) or {}
+        parameters["overrides"] = {**(parameters.get("overrides") or {}), **overrides}
+        load_profile(parameters["profile_name"], **parameters["overrides"])  # with the params file's overrides
+    else:
+        parameters = {"profile_name": str(Path(profile).resolve()), "overrides": overrides}
+    return parameters
+
+
 def execute_chapter(notebook: Path, output: Path, *, profile_name: str, results_dir: Path,
-                    params_file: Path) -> ChapterResult:
-    """Run one notebook with papermill at a profile; the executed copy goes to `output` (the source is untouched)."""
+                    parameters: dict) -> ChapterResult:
+    """Run one notebook with papermill at a profile; the executed copy goes to `output` (the source is untouched).
+
+    Args:
+        profile_name: the profile's label (its name, or its YAML file's stem): picks the cell timeout, heads the note.
+        parameters: the papermill parameters (`chapter_parameters`); ``results_dir`` is added.
+    """
     import papermill
 
-    parameters = yaml.safe_load(params_file.read_text()) or {}
-    parameters["results_dir"] = str(results_dir)
+    parameters = {**parameters, "results_dir": str(results_dir)}
     if _declares_parameter(notebook, "interactive"):
         # A rendered page has no kernel to drive sliders, and widget cells can stall nbclient until the cell
         # timeout (jupyter/nbclient#312): the build runs the chapter's static figures only.
@@ -203,8 +234,22 @@ def stage_book(root: Path, stage: Path) -> None:
     stage.mkdir(parents=True, exist_ok=True)
     for name in BOOK_FILES:
         shutil.copy2(root / name, stage / name)
+    _add_repository_links(root, stage / "_config.yml")
     shutil.copytree(root / "book", stage / "book", ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"),
                     dirs_exist_ok=True)
+
+
+def _add_repository_links(root: Path, staged_config: Path) -> None:
+    """Give the staged configuration the repository and Colab launch buttons, from ``pyproject.toml``'s URL.
+
+    The source ``_config.yml`` does not hold the URL (``pyproject.toml`` is its one place; see `book_links`), and
+    Jupyter Book 1 cannot merge two configuration files, so the staged copy is the derived one.
+    """
+    config = yaml.safe_load(staged_config.read_text(encoding="utf-8")) or {}
+    derived = book_config(config, repository_url(root))
+    with atomic_path(staged_config) as tmp:
+        tmp.write_text("# Derived by brainfm_lite.book_runner from ../../_config.yml and pyproject.toml's URL.\n"
+                       + yaml.safe_dump(derived, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 def stage_unexecuted_chapters(root: Path, stage: Path) -> list[str]:
@@ -238,34 +283,47 @@ def render_html(stage: Path, output_root: Path, *, warnings_as_errors: bool = Fa
         command += ["-W", "-n", "--keep-going"]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise BrainFMError(f"jupyter-book build failed ({done.returncode}):\n"
-                           f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        # The error is one line (a command's error is one line on stderr); the whole output goes to a log file.
+        log = output_root / "_build" / "jupyter-book.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(log) as tmp:
+            tmp.write_text(f"$ {' '.join(command)}\n\n[stdout]\n{done.stdout}\n[stderr]\n{done.stderr}")
+        lines = [line.strip() for line in (done.stderr + "\n" + done.stdout).splitlines() if line.strip()]
+        problems = [line for line in lines if re.search(r"\b(ERROR|WARNING)\b|Error\b|Exception\b", line)]
+        shown = problems[0] if problems else lines[-1] if lines else "no output"
+        raise BrainFMError(f"jupyter-book build failed ({done.returncode}; {len(problems)} error or warning lines), "
+                           f"the first: {shown[:300]}; the whole output is in {log}")
     return output_root / "_build" / "html"
 
 
-def run_book(root: Path, *, profile_name: str = "smoke", chapters: list[str] | None = None,
-             build_dir: Path | None = None, render: bool = True, warnings_as_errors: bool = False,
-             store_reference: bool = False, log=print) -> BookRun:
+def run_book(root: Path, *, profile_name: str | Path = "smoke", overrides: dict | None = None,
+             chapters: list[str] | None = None, build_dir: Path | None = None, render: bool = True,
+             warnings_as_errors: bool = False, store_reference: bool = False, log=print) -> BookRun:
     """Execute the chosen chapters (default: all) at profile `profile_name`, then render HTML into `<build_dir>/html`.
 
     Args:
         root: the repository root (holds `_toc.yml`, `_config.yml`, `book/`).
-        profile_name: smoke, reference, colab or full (papermill parameters from `book/params/<profile_name>.yaml`).
+        profile_name: smoke, reference, colab or full (papermill parameters from `book/params/<profile_name>.yaml`),
+            or a profile YAML path, as every `brainfm` command takes (its results go to `results/<file stem>/`).
+        overrides: profile values to change for every chapter (`chapter_parameters`).
         chapters: notebook stems to execute (e.g. ["01_data"]); the others keep their executed copy from an earlier
             run into the same `build_dir`, or render as "not executed yet" pages.
         build_dir: output folder named `_build` (default `<root>/_build`); HTML lands in `<build_dir>/html`.
-        store_reference: copy each chapter's metrics JSON to `book/results/<profile_name>/` (for full-profile runs).
+        store_reference: copy each chapter's metrics JSON to `book/results/<profile_name>/` (for full-profile runs;
+            a named profile only).
     """
-    if profile_name not in PROFILES:
-        raise InputError(f"unknown profile '{profile_name}': choose one of {', '.join(PROFILES)}")
     root = Path(root).resolve()
+    parameters = chapter_parameters(root, profile_name, overrides)
+    if store_reference and str(profile_name) not in PROFILES:
+        raise InputError(f"--store-reference records the book's results of a named profile ({', '.join(PROFILES)}); "
+                         f"{profile_name} is a profile file")
+    profile_name = Path(str(profile_name)).stem  # the label of results folders, logs and the pages' note
     build_dir = Path(build_dir).resolve() if build_dir else root / "_build"
     if build_dir.name != "_build":
         # Jupyter Book always writes to <path-output>/_build/html; keep one layout everywhere.
         raise InputError(f"{build_dir}: the build folder must be named '_build'")
     stage = build_dir / "stage"
     results_dir = build_dir / "results" / profile_name
-    params_file = root / "book" / "params" / f"{profile_name}.yaml"
     notebooks = chapter_notebooks(root)
     if chapters:
         unknown = set(chapters) - {nb.stem for nb in notebooks}
@@ -279,7 +337,7 @@ def run_book(root: Path, *, profile_name: str = "smoke", chapters: list[str] | N
         page = notebook.relative_to(root)
         log(f"[{profile_name}] executing {page} ...")
         result = execute_chapter(notebook, build_dir / "executed" / page, profile_name=profile_name,
-                                 results_dir=results_dir, params_file=params_file)
+                                 results_dir=results_dir, parameters=parameters)
         log(f"[{profile_name}]   {'ok' if result.ok else 'FAILED'} in {result.wall_time_s} s"
             + (f": {result.error}" if result.error else ""))
         if result.ok:  # a failed chapter stays in executed/ for a look; the stage keeps its last good copy

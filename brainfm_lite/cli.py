@@ -1,8 +1,10 @@
 """`brainfm` command line; subcommands mirror the book's chapters.
 
-    brainfm book --profile smoke [--chapters 01_data ...] [--no-render] [--strict] [--store-reference]
+    brainfm --version
+    brainfm book --profile smoke|PROFILE.yaml [--set KEY=VALUE ...] [--chapters 01_data ...] [--no-render] [--strict]
     brainfm cohort --n 12 --spacing-mm 4 --seed 0 --out DIR     # write the embedded cohort as BIDS-like NIfTI
     brainfm preprocess IN.nii.gz OUT.nii.gz [--spacing-mm 2] [--register rigid|affine|none]
+    brainfm cbf BIDS_ROOT --participant L [--session S] [--out DIR] [--gm P --wm P --csf P]   # ASL-BIDS -> CBF
     brainfm data list | info NAME | fetch NAME [--allow-unpinned] [--data-dir D] | prepare-fastmri SRC
     brainfm pretrain mae --profile smoke [--out DIR] [--resume] [--set n_asl_subjects=50 ...]
     brainfm pretrain simclr|seqinv|mae_structural|simclr_cbf --profile smoke [--variant seqinv|seqaug|baseline]
@@ -10,6 +12,14 @@
     brainfm evaluate structural --profile colab [--out DIR] [--methods scratch simclr seqinv ...]   # the comparison
     brainfm evaluate recon --profile colab [--out DIR] [--jobs N]    # diffusion reconstruction, chapter 8
     brainfm results asl --profile reference [--run-dir DIR] [--out FILE] [--resume]   # the book's recorded results
+    brainfm results structural --profile reference [--run-dir DIR] [--out FILE] [--resume]   # chapters 6-7
+    brainfm plan --profile colab [--gpu t4|a100|h100] [--json FILE]   # each chapter's FLOPs, memory, GPU time
+
+Every --profile takes a name (smoke, reference, colab, full) or a YAML path, and --set KEY=VALUE overrides.
+Exit codes, the same for every subcommand (brainfm_lite.cli_conventions): 0 success; 1 runtime error (any other
+BrainFMError: a download, checksum or book build that failed, a failed chapter; or the file system refused);
+2 usage error (argparse, or an InputError: a bad option value, profile or input file); 130 interrupted (Ctrl-C).
+An error is one line on stderr, "brainfm <command>: <what is wrong>", without a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +28,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from brainfm_lite.errors import BrainFMError, InputError
+from brainfm_lite import __version__
+from brainfm_lite.cli_conventions import EXIT_CODES_HELP, OneLineErrorParser, run_command
+from brainfm_lite.errors import InputError
 
 
 def _book(args) -> int:
@@ -31,8 +43,9 @@ def _book(args) -> int:
         print(f"brainfm book: {where} inside a brainfm-lite checkout (a folder with _toc.yml and brainfm_lite/); "
               "run it from a clone of the repository or pass --root", file=sys.stderr)
         return 2
-    run = run_book(root, profile_name=args.profile_name, chapters=args.chapters, build_dir=args.build_dir,
-                   render=not args.no_render, warnings_as_errors=args.strict, store_reference=args.store_reference)
+    run = run_book(root, profile_name=args.profile_name, overrides=_overrides(args), chapters=args.chapters,
+                   build_dir=args.build_dir, render=not args.no_render, warnings_as_errors=args.strict,
+                   store_reference=args.store_reference)
     for chapter in run.chapters:
         status = "ok" if chapter.ok else f"FAILED ({chapter.error}); see {chapter.executed}"
         print(f"{chapter.chapter:<28} {chapter.wall_time_s:>7.1f} s  {status}")
@@ -82,13 +95,18 @@ def _profile(args):
     """
     from brainfm_lite.config import load_profile
 
+    return load_profile(args.profile_name, **_overrides(args))
+
+
+def _overrides(args) -> dict[str, str]:
+    """The --set KEY=VALUE options as {KEY: VALUE}; the values stay text, `load_profile` reads each as its type."""
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"--set takes KEY=VALUE; got {item!r}")
         overrides[key.strip()] = value
-    return load_profile(args.profile_name, **overrides)
+    return overrides
 
 
 def _folder(option: str, value) -> Path:
@@ -166,6 +184,10 @@ def _results(args) -> int:
     profile = _profile(args)
     run_dir = _folder("--run-dir", args.run_dir or f"runs/results_{args.target}_{_profile_label(args)}")
     out = _file("--out", args.out) if args.out else None
+    if args.target == "recon":
+        return _results_recon(args, profile, run_dir, out)
+    if args.target == "structural":
+        return _results_structural(args, profile, run_dir, out)
     from brainfm_lite.eval.reference_results import FinetuneGrid, asl_reference_results, asl_results_path
 
     out = out or asl_results_path(profile.name)
@@ -173,9 +195,44 @@ def _results(args) -> int:
                             fractions=tuple(args.finetune_fractions))
     results = asl_reference_results(profile, run_dir, resume=args.resume, out=out, finetune=finetune,
                                     n_jobs=args.jobs, command="brainfm " + " ".join(args.argv))
+    return _print_recorded(results, out)
+
+
+def _print_recorded(results: dict, out: Path) -> int:
+    """Each claim's verdict and where the results went (every `brainfm results` target)."""
     for claim in results["claims"]:
         print(f"{claim['verdict']:>15}: {claim['reason']}")
     print(f"wrote {out} in {results['provenance']['wall_time_s']['total'] / 60:.1f} min")
+    return 0
+
+
+def _results_recon(args, profile, run_dir: Path, out: Path | None) -> int:
+    from brainfm_lite.eval.recon_results import recon_reference_results, recon_results_path
+
+    out = out or recon_results_path(profile.name)
+    results = recon_reference_results(profile, run_dir, resume=args.resume, out=out, n_jobs=args.jobs,
+                                      command="brainfm " + " ".join(args.argv))
+    return _print_recorded(results, out)
+
+
+def _results_structural(args, profile, run_dir: Path, out: Path | None) -> int:
+    from brainfm_lite.eval.structural_results import structural_reference_results, structural_results_path
+
+    out = out or structural_results_path(profile.name)
+    results = structural_reference_results(profile, run_dir, resume=args.resume, out=out, n_jobs=args.jobs,
+                                           command="brainfm " + " ".join(args.argv))
+    return _print_recorded(results, out)
+
+
+def _plan(args) -> int:
+    profile = _profile(args)
+    out = _file("--json", args.json) if args.json else None
+    from brainfm_lite.plan import format_plan, plan_profile, write_plan_json
+
+    plan = plan_profile(profile, args.gpu)
+    print(format_plan(plan))
+    if out is not None:
+        print(f"wrote {write_plan_json(plan, out)}")
     return 0
 
 
@@ -192,13 +249,13 @@ def _add_profile_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from brainfm_lite.config import PROFILES
-
-    parser = argparse.ArgumentParser(prog="brainfm", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineErrorParser(prog="brainfm", description=__doc__, epilog=EXIT_CODES_HELP,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"brainfm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)  # subparsers are OneLineErrorParsers too
 
     book = sub.add_parser("book", help="execute chapters at a profile and render the HTML book")
-    book.add_argument("--profile", dest="profile_name", default="smoke", choices=PROFILES)
+    _add_profile_options(book)
     book.add_argument("--chapters", nargs="*", help="notebook stems, e.g. 01_data (default: all)")
     book.add_argument("--root", help="repository root (default: found from the working directory)")
     book.add_argument("--build-dir", help="output folder named _build (default: <root>/_build)")
@@ -223,8 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--register", default="rigid", choices=("rigid", "affine", "none"))
     prep.set_defaults(func=_preprocess)
 
+    from brainfm_lite.asl_bids.command import add_cbf_parser  # light: the command imports its work when run
+
+    add_cbf_parser(sub)  # brainfm cbf BIDS_ROOT --participant L: ASL-BIDS -> mean CBF (brainfm_lite/asl_bids)
+
+    # Everything after "data" goes to the data CLI (brainfm_lite.fetch.cli), which has its own --help; it is parsed
+    # there so that other commands do not import the fetch package (h5py, seconds). No prefix character of this
+    # parser is "-", so a leading "--help" or "--data-dir" is handed on instead of being refused here.
     data = sub.add_parser("data", help="real public datasets: list | info NAME | fetch NAME | prepare-fastmri SRC",
-                          add_help=False)
+                          add_help=False, prefix_chars="+")
     data.add_argument("rest", nargs=argparse.REMAINDER)
     data.set_defaults(func=_data)
 
@@ -269,12 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     results = sub.add_parser("results", help="the book's recorded results of a chapter, by one resumable command: "
                              "asl (chapters 4-5: MAE vs SimCLR on CBF maps vs random init vs regional CBF, ICHOR's "
-                             "claims judged, weights exported)")
-    results.add_argument("target", choices=("asl",))
+                             "claims judged, weights exported); recon (chapter 8: diffusion priors trained on the 20, "
+                             "pretrained, fine-tuned, on many; DDIM vs DDPM; the stroke DPM paper's claims judged); "
+                             "structural (chapters 6-7: SimCLR, SeqInv, SeqAug, baseline, MAE, scratch on one split, "
+                             "3D-Neuro-SimCLR's and the sequence-invariant paper's claims judged, weights exported)")
+    results.add_argument("target", choices=("asl", "recon", "structural"))
     _add_profile_options(results)
     results.add_argument("--run-dir", help="folder of the cache, pretraining runs and finished evaluation parts "
                          "(default: runs/results_<target>_<profile>)")
-    results.add_argument("--out", help="results JSON (default: book/results/<profile>/asl.json; weights beside it)")
+    results.add_argument("--out", help="results JSON (default: book/results/<profile>/<target>.json, weights beside)")
     results.add_argument("--resume", action="store_true",
                          help="skip every finished stage in the run folder; interrupted pretraining continues")
     results.add_argument("--jobs", type=int, default=-1, help="processes simulating the maps (-1: one per core)")
@@ -285,20 +352,23 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--finetune-fractions", nargs="*", type=float, default=[1.0, 0.2, 0.05],
                          help="label fractions to fine-tune at (the probe runs all three)")
     results.set_defaults(func=_results)
+
+    plan = sub.add_parser("plan", help="predict every chapter run's FLOPs, memory and time on a GPU at a profile "
+                          "(measured on this CPU), and whether each chapter fits (colab: a 16 GB T4, 20 min)")
+    _add_profile_options(plan)
+    plan.add_argument("--gpu", choices=("t4", "a100", "h100"), help="GPU to predict for (default: h100 for full, "
+                      "else t4)")
+    plan.add_argument("--json", help="also write the rows to this JSON file")
+    plan.set_defaults(func=_plan)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `brainfm ARGV`; returns the exit code (module docstring). Usage errors, --help and --version raise
+    SystemExit (code 2, 0 and 0), as argparse does."""
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        return args.func(args)
-    except BrainFMError as err:
-        print(f"brainfm {args.command}: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # the file system refused (permissions, a full disk ...): one line, not a traceback
-        print(f"brainfm {args.command}: {err}", file=sys.stderr)
-        return 1
+    return run_command(f"brainfm {args.command}", lambda: args.func(args))
 
 
 if __name__ == "__main__":

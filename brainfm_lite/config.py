@@ -32,6 +32,7 @@ from brainfm_lite.errors import InputError
 PROFILE_DIR = Path(__file__).parent / "profiles"
 PROFILES = ("smoke", "reference", "colab", "full")  # from the smallest to the largest
 REGISTRATIONS = ("rigid", "affine", "none")
+CONTRASTIVE_BACKBONES = ("cnn", "vit")  # see Profile.contrastive_backbone
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -95,8 +96,14 @@ class Profile:
             the structural tasks use (chapters 6-7): more than ``n_subjects``, so that every fold has test subjects.
         contrastive_image_size: edge, in voxels, of the cube structural T1 images are cropped or padded to for
             contrastive pretraining and the structural tasks (a multiple of the encoder preset's patch; chapters 6-7).
-        contrastive_encoder: ViT preset shared by every method of the comparison ("tiny", "small", "base"; see
-            ``models.presets.ENCODER_PRESETS``).
+        contrastive_backbone: the backbone every contrastive method and the from-scratch baseline of chapters 6-7
+            train: "cnn" (the compact 3D CNN of ``contrastive_cnn_widths``, channels-last; the papers' kind of
+            backbone, on which SimCLR learns at CPU batch sizes) or "vit" (the ViT of ``contrastive_encoder``, kept
+            as a variant). The structural MAE is always the ViT (masking needs tokens).
+        contrastive_cnn_widths: channels of each stride-2 stage of that CNN (``contrastive_image_size`` must be a
+            multiple of 2 ** len(widths): the dense tasks' U-Net decoder needs exact halvings).
+        contrastive_encoder: ViT preset of the structural MAE and of the "vit" backbone ("tiny", "small", "base";
+            see ``models.presets.ENCODER_PRESETS``).
         contrastive_steps: optimizer steps of SimCLR and sequence-invariant pretraining.
         contrastive_batch_size: pairs of views per step (the negatives of NT-Xent: 2 x batch - 2 per view).
         contrastive_lr: peak learning rate of contrastive pretraining.
@@ -153,6 +160,8 @@ class Profile:
 
     contrastive_subjects: int
     contrastive_image_size: int
+    contrastive_backbone: str
+    contrastive_cnn_widths: tuple[int, ...]
     contrastive_encoder: str
     contrastive_steps: int
     contrastive_batch_size: int
@@ -186,7 +195,8 @@ def _presets():
 def _choices() -> dict[str, tuple[str, ...]]:
     """The fields with a few allowed values, and those values."""
     presets = _presets()
-    return {"register": REGISTRATIONS, "mae_preset": tuple(presets.MAE_PRESETS),
+    return {"register": REGISTRATIONS, "contrastive_backbone": CONTRASTIVE_BACKBONES,
+            "mae_preset": tuple(presets.MAE_PRESETS),
             "contrastive_encoder": tuple(presets.ENCODER_PRESETS), "diffusion_preset": tuple(presets.DIFFUSION_PRESETS)}
 
 
@@ -292,11 +302,14 @@ def _requirement(name: str, value) -> str | None:
 def _check_sizes(profile: Profile) -> None:
     """Sizes that must fit the networks' patches and levels (checked here so that a run fails before simulating)."""
     presets = _presets()
-    multiples = {"cbf_image_size": (presets.MAE_PRESETS[profile.mae_preset]["patch_size"], "the MAE preset's patch"),
-                 "contrastive_image_size": (presets.ENCODER_PRESETS[profile.contrastive_encoder]["patch_size"],
-                                            "the contrastive encoder preset's patch"),
-                 "recon_image_size": (16, "the diffusion U-Net's halvings")}
-    for name, (multiple, why) in multiples.items():
+    multiples = [("cbf_image_size", presets.MAE_PRESETS[profile.mae_preset]["patch_size"], "the MAE preset's patch"),
+                 ("contrastive_image_size", presets.ENCODER_PRESETS[profile.contrastive_encoder]["patch_size"],
+                  "the patch of the contrastive encoder preset, the structural MAE's ViT"),
+                 ("recon_image_size", 16, "the diffusion U-Net's halvings")]
+    if profile.contrastive_backbone == "cnn":
+        multiples.append(("contrastive_image_size", 2 ** len(profile.contrastive_cnn_widths),
+                          "2 ** len(contrastive_cnn_widths): the CNN halves it once a stage"))
+    for name, multiple, why in multiples:
         if getattr(profile, name) % multiple:
             raise InputError(f"{name} must be a multiple of {multiple} ({why}), got {getattr(profile, name)}")
 
@@ -349,3 +362,16 @@ def load_profile(name_or_path: str | Path = "smoke", **overrides) -> Profile:
         return Profile(**{**values, **overrides})
     except InputError as err:
         raise InputError(f"{path}{' with its overrides' if overrides else ''}: {err}") from None
+
+
+def default_profile() -> str:
+    """The profile a chapter runs at when nobody chose one: "colab" where a CUDA GPU is present (Colab's T4 runtime),
+    "smoke" elsewhere (a laptop CPU, about a minute a chapter).
+
+    The chapters' parameters cell sets ``profile_name = None`` and resolves it with
+    ``profile_name or default_profile()``, so a profile that papermill injects (the book runner always injects one)
+    or that the reader types still wins.
+    """
+    import torch
+
+    return "colab" if torch.cuda.is_available() else "smoke"

@@ -22,163 +22,33 @@ import yaml
 from torch.utils.data import Dataset
 
 from brainfm_lite.config import PROFILE_DIR, PROFILES, Profile, load_profile
-from brainfm_lite.eval.dense import DENOISE_SIGMA
-from brainfm_lite.eval.probe import SupervisedObjective
 from brainfm_lite.eval.recon_experiments import train_supervised_unet
-from brainfm_lite.eval.segmentation import TISSUE_LABEL_MAP, DenoisingObjective, SegmentationObjective
-from brainfm_lite.models.decoders import SegmentationModel
-from brainfm_lite.models.encoders import build_encoder
-from brainfm_lite.models.heads import LinearHead, ProbeModel
 from brainfm_lite.models.hub import CONFIG_NAME, from_pretrained
-from brainfm_lite.models.presets import ENCODER_PRESETS, MAE_PRESETS, UNET_FEATURES
-from brainfm_lite.models.seqinv import SeqInv, SeqInvConfig
-from brainfm_lite.models.simclr import SimCLR, SimCLRConfig
-from brainfm_lite.train.config import TrainConfig, train_config_for
-from brainfm_lite.train.diffusion_training import diffusion_train_config, new_prior
+from brainfm_lite.models.presets import UNET_FEATURES
+from brainfm_lite.plan.scaling import SPATIAL_DIMS, smallest_size
+from brainfm_lite.plan.steps import TRAINING_STEPS, simclr
+from brainfm_lite.train.config import TrainConfig
 from brainfm_lite.train.optim import build_optimizer
-from brainfm_lite.train.pretrain import (
-    contrastive_encoder_config,
-    contrastive_train_config,
-    mae_encoder_config,
-    mae_for_backbone,
-    mae_model,
-    mae_train_config,
-    simclr_cbf_encoder_config,
-)
 from brainfm_lite.train.rng import seeded_init
-
-# 2D slices of chapter 8: the supervised U-Net halves them four times and instance-normalises the deepest level,
-# which needs more than one pixel (16 would leave 1x1); 32 is also a multiple of every diffusion preset's factor.
-RECON_SIZE = 32
-DENSE_MARGIN = 4  # the dense volumes exceed the encoder's window, so the objectives cut a random window as in training
 
 
 def small(profile: Profile) -> Profile:
-    """`profile` with every image size at the smallest its networks take: two patches along each axis for the ViTs
-    (the MAE on CBF maps and the shared contrastive backbone), and a CBF cube the CNN can halve once per stage.
-    Presets, widths, depths, learning rates and everything else stay the profile's."""
-    mae_patch = MAE_PRESETS[profile.mae_preset]["patch_size"]
-    encoder_patch = ENCODER_PRESETS[profile.contrastive_encoder]["patch_size"]
-    return dataclasses.replace(profile, cbf_image_size=math.lcm(2 * mae_patch, 2 ** len(profile.cnn_widths)),
-                               contrastive_image_size=2 * encoder_patch, recon_image_size=RECON_SIZE)
+    """`profile` with every image size at the smallest its networks take (`brainfm_lite.plan.scaling.smallest_size`:
+    two patches along each axis for the ViTs (the MAE on CBF maps and the structural MAE), a CBF cube the CNN can
+    halve once per stage, a structural cube the shared contrastive CNN can halve once per stage to a last map of 2^3
+    (batch norm of one volume needs more than one value per channel), 32^2 slices for chapter 8's U-Nets). Presets,
+    widths, depths, learning rates and everything else stay the profile's."""
+    return dataclasses.replace(profile, **{field: smallest_size(profile, field) for field in SPATIAL_DIMS})
 
 
-def volumes(batch: int, size: int) -> torch.Tensor:
-    """[batch, 1, size, size, size] random volumes."""
-    return torch.randn(batch, 1, size, size, size)
+def simclr_vit_variant(p: Profile):
+    """Chapters 6-7's ViT variant (``contrastive_backbone: vit``): SimCLR on the ViT of ``contrastive_encoder``."""
+    return simclr(dataclasses.replace(p, contrastive_backbone="vit"))
 
 
-# --- the models, one builder each: (profile at small sizes) -> (objective, one batch, its Trainer's TrainConfig) ---
-
-
-def mae_cbf(p: Profile):
-    """Chapter 4: the MAE pretrained on the CBF maps (`pretrain_mae`)."""
-    return mae_model(p), {"image": volumes(1, p.cbf_image_size)}, mae_train_config(p)
-
-
-def simclr_cbf(p: Profile):
-    """Chapter 5's rival: SimCLR with a 3D CNN of ``cnn_widths`` on the CBF maps (`pretrain_simclr_cbf`)."""
-    with seeded_init(p.seed):
-        objective = SimCLR(SimCLRConfig(encoder=simclr_cbf_encoder_config(p), temperature=p.contrastive_temperature))
-    # two pairs: with one, NT-Xent has no negatives
-    batch = {"view1": volumes(2, p.cbf_image_size), "view2": volumes(2, p.cbf_image_size)}
-    return objective, batch, mae_train_config(p)
-
-
-def finetune(encoder_config, p: Profile, *, task: str, batch_size: int, run_batch_size: int):
-    """Encoder + linear head with its supervised loss, as `eval.probe.finetune` trains it (fine-tuning mode): a batch
-    of `batch_size` volumes here, the run's Trainer settings with `run_batch_size`."""
-    with seeded_init(p.seed):
-        encoder = build_encoder(encoder_config)
-        model = ProbeModel(encoder, LinearHead(encoder.feature_dim, 1), freeze_encoder=False)
-    size = encoder_config.img_size[0]
-    batch = {"image": volumes(batch_size, size), "targets": {task: torch.tensor([0.0, 1.0][:batch_size])}}
-    config = train_config_for(p, steps=p.finetune_steps, batch_size=run_batch_size, lr=p.finetune_lr)
-    return SupervisedObjective(model, task), batch, config
-
-
-def finetune_mae_cbf(p: Profile):
-    """Chapter 5: the MAE's encoder fine-tuned on an ASL diagnosis (`eval.asl_evaluation`)."""
-    return finetune(mae_encoder_config(p), p, task="alzheimers", batch_size=1, run_batch_size=p.mae_batch_size)
-
-
-def finetune_simclr_cbf(p: Profile):
-    """Chapter 5: SimCLR's CNN fine-tuned on an ASL diagnosis; two volumes, as batch norm needs more than one value
-    per channel at the CNN's last (2^3) stage."""
-    return finetune(simclr_cbf_encoder_config(p), p, task="alzheimers", batch_size=2, run_batch_size=p.mae_batch_size)
-
-
-def simclr(p: Profile):
-    """Chapter 6: SimCLR on the shared contrastive ViT (`pretrain_simclr`)."""
-    with seeded_init(p.seed):
-        objective = SimCLR(SimCLRConfig(encoder=contrastive_encoder_config(p), temperature=p.contrastive_temperature))
-    size = p.contrastive_image_size
-    return objective, {"view1": volumes(2, size), "view2": volumes(2, size)}, contrastive_train_config(p)
-
-
-def seqinv(p: Profile):
-    """Chapter 7: the sequence-invariant objective on the shared ViT (`pretrain_seqinv`)."""
-    with seeded_init(p.seed):
-        objective = SeqInv(SeqInvConfig(encoder=contrastive_encoder_config(p), temperature=p.contrastive_temperature))
-    size = p.contrastive_image_size
-    batch = {name: volumes(2, size) for name in ("view1", "view2", "clean1", "clean2")}
-    return objective, batch, contrastive_train_config(p)
-
-
-def mae_structural(p: Profile):
-    """Chapter 7: the MAE objective on the shared ViT (`pretrain_mae_structural`)."""
-    return mae_for_backbone(p), {"image": volumes(1, p.contrastive_image_size)}, contrastive_train_config(p)
-
-
-def finetune_structural(p: Profile):
-    """Chapters 6-7: the shared ViT fine-tuned on a structural task (`eval.structural`)."""
-    return finetune(contrastive_encoder_config(p), p, task="older", batch_size=1,
-                    run_batch_size=p.contrastive_batch_size)
-
-
-def dense(p: Profile, n_classes: int):
-    """The shared ViT with the UNETR decoder of width ``dense_feature_size`` (`eval.dense.train_dense`)."""
-    with seeded_init(p.seed):
-        model = SegmentationModel(build_encoder(contrastive_encoder_config(p)), n_classes,
-                                  feature_size=p.dense_feature_size)
-    config = train_config_for(p, steps=p.dense_steps, batch_size=p.dense_batch_size, lr=p.dense_lr)
-    return model, config
-
-
-def dense_segmentation(p: Profile):
-    """Chapter 7: tissue segmentation (DiceCE on a random window of a larger volume)."""
-    model, config = dense(p, max(TISSUE_LABEL_MAP) + 1)
-    size = p.contrastive_image_size + DENSE_MARGIN
-    batch = {"image": volumes(1, size), "labels": torch.randint(0, len(TISSUE_LABEL_MAP), (1, 1, size, size, size))}
-    return SegmentationObjective(model, model.encoder.config.img_size, TISSUE_LABEL_MAP), batch, config
-
-
-def dense_denoising(p: Profile):
-    """Chapter 7: denoising (MSE to the clean window)."""
-    model, config = dense(p, 1)
-    batch = {"image": volumes(1, p.contrastive_image_size + DENSE_MARGIN)}
-    return DenoisingObjective(model, model.encoder.config.img_size, sigma=DENOISE_SIGMA), batch, config
-
-
-def diffusion_prior(p: Profile):
-    """Chapter 8: the diffusion prior trained from scratch (`train_prior`)."""
-    config = diffusion_train_config(p, steps=p.diffusion_steps, lr=p.diffusion_lr, finetune=False)
-    return new_prior(p), {"image": torch.randn(2, 2, p.recon_image_size, p.recon_image_size)}, config
-
-
-MODELS = {
-    "mae_cbf": mae_cbf,
-    "simclr_cbf": simclr_cbf,
-    "finetune_mae_cbf": finetune_mae_cbf,
-    "finetune_simclr_cbf": finetune_simclr_cbf,
-    "simclr": simclr,
-    "seqinv": seqinv,
-    "mae_structural": mae_structural,
-    "finetune_structural": finetune_structural,
-    "dense_segmentation": dense_segmentation,
-    "dense_denoising": dense_denoising,
-    "diffusion_prior": diffusion_prior,
-}
+# --- the models, one builder each, as the chapters build them (`brainfm_lite.plan.steps`, which `brainfm plan`
+# measures): (profile at small sizes) -> ModelStep (objective, one batch, its Trainer's TrainConfig) ---
+MODELS = {**TRAINING_STEPS, "simclr_vit_variant": simclr_vit_variant}
 
 
 # --- the profile files themselves ---
@@ -224,7 +94,8 @@ def test_model_builds_and_takes_one_optimiser_step(profile_name, model_name):
     gradients, and weights that moved."""
     profile = small(load_profile(profile_name, device="cpu"))
     torch.manual_seed(0)  # the batch, masks, windows and noise levels
-    objective, batch, config = MODELS[model_name](profile)
+    step = MODELS[model_name](profile)
+    objective, batch, config = step.objective, step.batch, step.config
     assert isinstance(config, TrainConfig)
     objective.train()
     before = _parameters(objective)

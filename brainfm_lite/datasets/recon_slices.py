@@ -220,7 +220,7 @@ def load_fastmri_kspace(path: str | Path) -> tuple[torch.Tensor, dict]:
     readout (rows): crop the images to the central rows (e.g. 320 x 320) to compare with ``reconstruction_rss``.
 
     Args:
-        path: a ``.h5`` file of the fastMRI brain dataset (see `brainfm_lite.fetch.download.prepare_fastmri`).
+        path: a ``.h5`` file of the fastMRI brain dataset (see `brainfm_lite.fetch.dataset_files.prepare_fastmri`).
 
     Returns:
         (k-space complex64 [S, C, H, W], a single-coil file getting C = 1; metadata: "acquisition" (e.g.

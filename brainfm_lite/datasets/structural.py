@@ -95,7 +95,7 @@ def structural_cohort(profile: Profile):
 
 def structural_dataset(profile: Profile, *, cache_dir: str | Path | None = None, indices=None) -> StructuralDataset:
     """Every T1 of the profile's cohort (or the subjects `indices`), z-scored in the brain, cropped or padded to
-    ``contrastive_image_size``^3: what contrastive pretraining (its `~brainfm_lite.datasets.splits.pretraining_pool`)
+    (``contrastive_image_size``)^3: what contrastive pretraining (its `~brainfm_lite.datasets.splits.pretraining_pool`)
     and the structural tasks (all) read."""
     return StructuralDataset(structural_cohort(profile), indices, size=(profile.contrastive_image_size,) * 3,
                              cache_dir=cache_dir)

@@ -1,7 +1,7 @@
 """Dense downstream tasks of Chalcroft et al. on the embedded cohort: tissue and lesion segmentation, denoising.
 
 Input is the subject's acquired T1-weighted image (its site's scanner: noise, bias field, resolution), z-scored in
-the brain and cropped or padded to ``profile.dense_volume_size``^3 around it; the encoder sees windows of its own
+the brain and cropped or padded to (``profile.dense_volume_size``)^3 around it; the encoder sees windows of its own
 input size (training: one random window a step; testing: sliding windows over the whole volume).
 
 - ``"tissue"``: CSF / GM / WM (lesions count as WM), trained on the subjects of ONE site, tested on held-out
@@ -59,7 +59,8 @@ DENSE_METRICS = {"tissue": ("dice", "dice_csf", "dice_gm", "dice_wm", "hd95"), "
 
 
 class DenseDataset(Dataset):
-    """Image and label map of each subject of a :class:`StructuralDataset` (its cache, its crop).
+    """Image and label map of each subject of a
+    :class:`~brainfm_lite.datasets.structural.StructuralDataset` (its cache, its crop).
 
     Items: ``image`` float32 [1, X, Y, Z] (z-scored T1), ``labels`` int64 [1, X, Y, Z] (cohort labels 0-4),
     ``site`` and ``index`` (int64 scalars). Item k is subject k of the structural dataset.
@@ -89,7 +90,7 @@ class DenseDataset(Dataset):
 
 def dense_dataset(profile: Profile, *, lesions: bool = False, cache_dir: str | Path | None = None) -> DenseDataset:
     """The profile's structural cohort (``contrastive_subjects`` at ``n_sites`` sites, ``spacing_mm``, seed ``seed``:
-    the subjects, sites and evaluation split that pretraining uses) cropped or padded to ``dense_volume_size``^3
+    the subjects, sites and evaluation split that pretraining uses) cropped or padded to (``dense_volume_size``)^3
     voxels for the dense tasks; with `lesions`, the same subjects with lesions each (the cohort's default gives a
     third of them lesions: too few for a small cohort)."""
     cohort = make_cohort(profile.contrastive_subjects, seed=profile.seed, spacing_mm=profile.spacing_mm,

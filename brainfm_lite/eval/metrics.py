@@ -69,7 +69,7 @@ def pearson_r(y_true, y_pred) -> float:
 
 
 def dice(pred_labels, true_labels, labels=(1, 2, 3)) -> dict[int, float]:
-    """Dice overlap 2|P & T| / (|P| + |T|) of each label between two label maps (MONAI ``compute_dice``).
+    """Dice overlap ``2|P & T| / (|P| + |T|)`` of each label between two label maps (MONAI ``compute_dice``).
 
     Args:
         pred_labels: predicted integer labels [X, Y, Z] (or any shape), numpy or torch.

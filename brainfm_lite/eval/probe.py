@@ -1,7 +1,7 @@
 """Downstream evaluation of an encoder: linear probe and fine-tuning, label fractions, in-site and unseen-site tests.
 
 Two ways to ask what pretraining gave an encoder, on the cohort's evaluation split
-(:func:`~brainfm_lite.eval.splits.evaluation_split`, whose test subjects pretraining never saw), as the
+(:func:`~brainfm_lite.datasets.splits.evaluation_split`, whose test subjects pretraining never saw), as the
 regional-CBF baseline beside it:
 
 - **linear probe**: freeze the encoder, compute one feature vector per subject once, fit a standardised

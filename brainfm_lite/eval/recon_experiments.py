@@ -45,7 +45,7 @@ from brainfm_lite.models.presets import UNET_FEATURES
 from brainfm_lite.models.recon_unet import ReconUNetConfig, SupervisedRecon
 from brainfm_lite.physics.kspace import cartesian_mask, coil_sensitivities, simulate_acquisition, zero_filled
 from brainfm_lite.provenance import environment, resolve_device
-from brainfm_lite.train.config import train_config_for
+from brainfm_lite.train.config import TrainConfig, train_config_for
 from brainfm_lite.train.diffusion_training import SLICE_LOADER_WORKERS, finetune_sweep, new_prior, train_prior
 from brainfm_lite.train.loop import Trainer
 from brainfm_lite.train.rng import seeded_init
@@ -146,6 +146,14 @@ def select_test_volumes(dataset, max_slices: int) -> tuple[torch.Tensor, torch.T
     return dataset.images()[keep], subjects[keep]
 
 
+def test_acquisitions(profile: Profile, test_dataset, *, noise_std: float = KSPACE_NOISE_STD) -> dict:
+    """The experiments' test acquisitions: the whole test volumes that fit in ``recon_eval_slices``
+    (`select_test_volumes`), simulated at every R of `ACCELERATIONS` with the profile's coils and seed."""
+    truth, subjects = select_test_volumes(test_dataset, profile.recon_eval_slices)
+    return simulate_test_acquisitions(truth, profile.recon_coils, noise_std=noise_std, seed=profile.seed,
+                                      subjects=subjects)
+
+
 def score_volumes(truth: torch.Tensor, recon: torch.Tensor, subjects=None) -> dict[str, float]:
     """PSNR (dB), SSIM and NMSE of magnitudes as fastMRI's ``evaluate.py`` scores them, one value per volume; then the
     mean and standard deviation over volumes.
@@ -179,16 +187,19 @@ def score_volumes(truth: torch.Tensor, recon: torch.Tensor, subjects=None) -> di
     return {**_mean_and_sd(per_volume), "n_volumes": len(per_volume["psnr"])}
 
 
-def score_slices(truth: torch.Tensor, recon: torch.Tensor) -> dict[str, float]:
-    """Mean and standard deviation over slices of PSNR (dB), SSIM and NMSE of magnitudes [S, H, W], each slice scored
-    on its own with its own maximum as data range. Not fastMRI's convention (use `score_volumes` for tables): kept
-    for quick looks at a few slices that do not form volumes."""
-    per_slice = {"psnr": [], "ssim": [], "nmse": []}
-    for gt, pred in zip(truth.abs().numpy(), recon.abs().numpy()):
-        per_slice["psnr"].append(psnr(gt, pred))
-        per_slice["ssim"].append(ssim(gt, pred))
-        per_slice["nmse"].append(nmse(gt, pred))
-    return _mean_and_sd(per_slice)
+def over_seeds(scores: list[dict]) -> dict:
+    """`score_volumes` results of one reconstruction task sampled with several seeds -> one table row: each metric's
+    mean over seeds (``*_mean``), the SD over volumes averaged over seeds (``*_std``), the SD of the mean over seeds
+    (``*_seed_sd``, population; 0 with one seed), ``n_volumes`` and ``n_seeds``."""
+    if not scores:
+        raise InputError("over_seeds needs the scores of at least one seed")
+    row = {}
+    for metric in ("psnr", "ssim", "nmse"):
+        means = [score[f"{metric}_mean"] for score in scores]
+        row[f"{metric}_mean"] = float(np.mean(means))
+        row[f"{metric}_std"] = float(np.mean([score[f"{metric}_std"] for score in scores]))
+        row[f"{metric}_seed_sd"] = float(np.std(means))
+    return {**row, "n_volumes": scores[0]["n_volumes"], "n_seeds": len(scores)}
 
 
 def _mean_and_sd(scores: dict[str, list[float]]) -> dict[str, float]:
@@ -197,21 +208,35 @@ def _mean_and_sd(scores: dict[str, list[float]]) -> dict[str, float]:
             for stat, fn in (("mean", np.mean), ("std", np.std))}
 
 
+def new_supervised_unet(profile: Profile, *, noise_std: float = KSPACE_NOISE_STD) -> SupervisedRecon:
+    """The supervised U-Net baseline at a profile, freshly initialised from the profile seed: ``diffusion_preset``'s
+    `UNET_FEATURES`, trained on acquisitions simulated as the test ones are (`ACCELERATIONS`, `CENTER_FRACTION`, the
+    profile's coils, k-space noise `noise_std`)."""
+    with seeded_init(profile.seed):
+        return SupervisedRecon(ReconUNetConfig(features=UNET_FEATURES[profile.diffusion_preset],
+                                               accelerations=ACCELERATIONS, center_fraction=CENTER_FRACTION,
+                                               n_coils=profile.recon_coils, noise_std=noise_std))
+
+
+def supervised_unet_train_config(profile: Profile, **overrides) -> TrainConfig:
+    """The U-Net's Trainer settings: a diffusion prior's from scratch (``diffusion_steps`` of
+    ``diffusion_batch_size`` slices at ``diffusion_lr``, cosine to a tenth), no weight decay, fp32; keyword
+    overrides change any field."""
+    steps = profile.diffusion_steps
+    settings = dict(min_lr_ratio=0.1, weight_decay=0.0, num_workers=SLICE_LOADER_WORKERS,
+                    log_every=max(1, steps // 10))
+    return train_config_for(profile, steps=steps, batch_size=profile.diffusion_batch_size, lr=profile.diffusion_lr,
+                            **{**settings, **overrides})
+
+
 def train_supervised_unet(profile: Profile, dataset, out_dir: str | Path, *, noise_std: float = KSPACE_NOISE_STD,
                           resume: bool = False, **train_overrides) -> Path:
     """Train the supervised U-Net baseline on `dataset` (the target slices), with the same steps, batch and rate as
     a diffusion prior trained from scratch, on acquisitions simulated as the test ones are (`ACCELERATIONS`,
     `CENTER_FRACTION`, the profile's coils, k-space noise `noise_std`); returns the saved model's folder
     (``out_dir/unet``). With `resume`, the run continues from its last checkpoint."""
-    with seeded_init(profile.seed):
-        model = SupervisedRecon(ReconUNetConfig(features=UNET_FEATURES[profile.diffusion_preset],
-                                                accelerations=ACCELERATIONS, center_fraction=CENTER_FRACTION,
-                                                n_coils=profile.recon_coils, noise_std=noise_std))
-    steps = profile.diffusion_steps
-    settings = dict(min_lr_ratio=0.1, weight_decay=0.0, num_workers=SLICE_LOADER_WORKERS,
-                    log_every=max(1, steps // 10))
-    config = train_config_for(profile, steps=steps, batch_size=profile.diffusion_batch_size, lr=profile.diffusion_lr,
-                              **{**settings, **train_overrides})
+    model = new_supervised_unet(profile, noise_std=noise_std)
+    config = supervised_unet_train_config(profile, **train_overrides)
     result = Trainer(model, dataset, config, out_dir=out_dir).fit(resume=resume)
     metadata = {"objective": "supervised L1", "steps": result.step, "last_loss": result.last_loss,
                 "noise_std": noise_std, "data": repr(dataset)}
@@ -236,10 +261,11 @@ def train_models(profile: Profile, groups: dict, out_dir: str | Path, *, noise_s
     return models
 
 
-def reconstruct_with(model, acquisition: Acquisition, profile: Profile, **sampling) -> torch.Tensor:
+def reconstruct_with(model, acquisition: Acquisition, profile: Profile, *, seed: int | None = None,
+                     **sampling) -> torch.Tensor:
     """Complex reconstructions [S, H, W] of `acquisition` by a loaded U-Net or prior (None: zero-filled), in the units
-    of its k-space (both networks see it divided by its `acs_scale`). Keywords go to `reconstruct` (priors only),
-    e.g. ``progress=False``."""
+    of its k-space (both networks see it divided by its `acs_scale`). A prior samples with `seed` (default the
+    profile's); other keywords go to `reconstruct` (priors only), e.g. ``progress=False``."""
     if model is None:
         return acquisition.zero_filled()
     device = next(model.parameters()).device
@@ -248,13 +274,13 @@ def reconstruct_with(model, acquisition: Acquisition, profile: Profile, **sampli
         with torch.no_grad():
             return model.reconstruct_kspace(acquisition.kspace.to(device), acquisition.sens.to(device)).cpu()
     result = reconstruct(model, acquisition.kspace, acquisition.sens, acquisition.mask, sampler="ddim",
-                         steps=profile.ddim_steps, seed=profile.seed, **sampling)
+                         steps=profile.ddim_steps, seed=profile.seed if seed is None else seed, **sampling)
     return result.image
 
 
 def run_recon_experiments(profile: Profile, out_dir: str | Path, *, n_jobs: int = 1,
                           noise_std: float = KSPACE_NOISE_STD, cache_dir: str | Path | None = None,
-                          resume: bool = False, **train_overrides) -> dict:
+                          resume: bool = False, sampling_seeds: int = 1, **train_overrides) -> dict:
     """Train every model, reconstruct the test slices at every R, run the fine-tuning sweep; save and return.
 
     Args:
@@ -265,22 +291,25 @@ def run_recon_experiments(profile: Profile, out_dir: str | Path, *, n_jobs: int 
         cache_dir: simulated slice cache (default ``out_dir/slices``).
         resume: continue every training run from its last checkpoint in `out_dir` (after an interruption, e.g. a
             Colab session that ended; finished runs are not trained again). Reconstruction and scoring run again.
+        sampling_seeds: posterior samples drawn per prior and acceleration (seeds ``profile.seed + i``); each is
+            scored, and the table gives their mean and the SD over seeds (``*_seed_sd``; 0 for the deterministic
+            zero-filled and U-Net reconstructions, which are computed once). The training seed is the profile's.
         train_overrides: changes to every run's `TrainConfig` (e.g. ``progress=False``, which also silences the
             posterior sampling's progress bars).
 
     Returns:
         The JSON-able results (also in ``out_dir/recon_results.json``): ``table`` rows (method, R, PSNR/SSIM/NMSE
-        mean and std over test volumes, ``n_volumes``), ``sweep`` (PSNR and SSIM [lr][steps] at R = 4), the timings
-        in seconds, the profile's ``settings`` and the ``environment`` (versions, device, commit, date).
+        mean and std over test volumes, their SD over sampling seeds, ``n_volumes``, ``n_seeds``), ``sweep`` (PSNR
+        and SSIM [lr][steps] at R = 4), the timings in seconds, the profile's ``settings`` and the ``environment``
+        (versions, device, commit, date).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(profile.device)
     groups = recon_datasets(profile, cache_dir=out_dir / "slices" if cache_dir is None else cache_dir, n_jobs=n_jobs)
-    truth, subjects = select_test_volumes(groups["test"], profile.recon_eval_slices)
-    acquisitions = simulate_test_acquisitions(truth, profile.recon_coils, noise_std=noise_std, seed=profile.seed,
-                                              subjects=subjects)
+    acquisitions = test_acquisitions(profile, groups["test"], noise_std=noise_std)
+    truth, subjects = acquisitions[ACCELERATIONS[0]].truth, acquisitions[ACCELERATIONS[0]].subjects
     progress = train_overrides.get("progress", True)  # one switch for training and sampling bars
     seconds = {"data": time.perf_counter() - started}
 
@@ -292,10 +321,16 @@ def run_recon_experiments(profile: Profile, out_dir: str | Path, *, n_jobs: int 
     table, examples = [], {}
     for method in RECON_METHODS:
         model = None if method == "zero_filled" else from_pretrained(folders[method]).to(device)
+        seeds = range(profile.seed, profile.seed + (sampling_seeds if model is not None and
+                                                       not isinstance(model, SupervisedRecon) else 1))
         for acceleration, acquisition in acquisitions.items():
-            recon = reconstruct_with(model, acquisition, profile, progress=progress)
-            table.append({"method": method, "R": acceleration, **acquisition.score(recon)})
-            examples[f"{method}_R{acceleration}"] = recon[:N_EXAMPLES].abs().numpy()
+            scores = []
+            for seed in seeds:
+                recon = reconstruct_with(model, acquisition, profile, progress=progress, seed=seed)
+                scores.append(acquisition.score(recon))
+                if seed == profile.seed:
+                    examples[f"{method}_R{acceleration}"] = recon[:N_EXAMPLES].abs().numpy()
+            table.append({"method": method, "R": acceleration, **over_seeds(scores)})
     seconds["reconstruction"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
@@ -315,6 +350,7 @@ def run_recon_experiments(profile: Profile, out_dir: str | Path, *, n_jobs: int 
                "n_test_volumes": len(set(subjects.tolist())),
                "metrics": "fastMRI evaluate.py: per test volume (data range = its maximum), mean and SD over volumes",
                "image_size": profile.recon_image_size, "sampler": f"DDIM {profile.ddim_steps} steps",
+               "sampling_seeds": sampling_seeds,
                "consistency": "projection", "methods": RECON_METHODS, "table": table, "sweep": sweep,
                "seconds": {name: round(value, 1) for name, value in seconds.items()},
                "figures": FIGURES_FILE, "settings": profile.to_dict(), "environment": environment(device)}

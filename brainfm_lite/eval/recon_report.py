@@ -5,34 +5,46 @@ recorded run.
     >>> print(recon_markdown(results["table"]))                         # doctest: +SKIP
     >>> print("\\n".join(recon_findings(results)))                      # doctest: +SKIP
 
-``book/results/<name>/recon_results.json`` holds runs longer than the book's smoke run, recorded with their
-settings and environment (``book/results/reference/`` for the reference profile, ``brainfm evaluate recon
---profile reference``: 2 CPU cores, about an hour); `recorded_results` reads one and `provenance_line` says where
-it came from.
+The book's recorded run (``brainfm results recon --profile reference``) is written and read by
+`~brainfm_lite.eval.recon_results`; its tables are drawn by `recon_markdown` and `samplers_markdown`.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
-from brainfm_lite.errors import InputError
-from brainfm_lite.eval.recon_experiments import RECON_METHODS, RESULTS_FILE
-from brainfm_lite.provenance import repo_root
+from brainfm_lite.eval.recon_experiments import RECON_METHODS
 
 
 def recon_markdown(table: list[dict]) -> str:
     """Markdown table of the rows of `run_recon_experiments`: mean (SD) over test volumes of PSNR (dB), SSIM, NMSE,
-    each scored per volume as fastMRI does (`~brainfm_lite.eval.recon_experiments.score_volumes`)."""
+    each scored per volume as fastMRI does (`~brainfm_lite.eval.recon_experiments.score_volumes`); with several
+    sampling seeds, the SD over seeds follows as ``± sd`` (a deterministic method has none)."""
     lines = ["| method | R | PSNR (dB) | SSIM | NMSE |", "|---|---|---|---|---|"]
     for row in table:
         lines.append(f"| {RECON_METHODS.get(row['method'], row['method'])} | {row['R']} | "
-                     f"{row['psnr_mean']:.2f} ({row['psnr_std']:.2f}) | "
-                     f"{row['ssim_mean']:.3f} ({row['ssim_std']:.3f}) | "
-                     f"{row['nmse_mean']:.4f} ({row['nmse_std']:.4f}) |")
+                     f"{_cell(row, 'psnr', 2)} | {_cell(row, 'ssim', 3)} | {_cell(row, 'nmse', 4)} |")
     return "\n".join(lines)
+
+
+def samplers_markdown(rows: list[dict]) -> str:
+    """Markdown table of `~brainfm_lite.eval.recon_results.compare_samplers`: sampler, network calls, eta, PSNR,
+    SSIM and seconds per slice, with each row's time as a share of DDPM's."""
+    ddpm = next((row["seconds_per_slice"] for row in rows if row["sampler"] == "ddpm"), None)
+    lines = ["| sampler | network calls | eta | PSNR (dB) | SSIM | s per slice | time vs DDPM |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        eta = "—" if row["eta"] is None else f"{row['eta']:g}"
+        share = f"1/{ddpm / row['seconds_per_slice']:.0f}" if ddpm and row["sampler"] != "ddpm" else "1"
+        lines.append(f"| {row['sampler'].upper()} | {row['steps']} | {eta} | {row['psnr']:.2f} | {row['ssim']:.3f} "
+                     f"| {row['seconds_per_slice']:.2f} | {share} |")
+    return "\n".join(lines)
+
+
+def _cell(row: dict, metric: str, digits: int) -> str:
+    """"mean (SD over volumes)", plus " ± SD over seeds" when the row was sampled with several seeds."""
+    text = f"{row[f'{metric}_mean']:.{digits}f} ({row[f'{metric}_std']:.{digits}f})"
+    return text + (f" ± {row[f'{metric}_seed_sd']:.{digits}f}" if row.get("n_seeds", 1) > 1 else "")
 
 
 def psnr_by_method(table: list[dict]) -> dict[tuple[str, float], float]:
@@ -60,38 +72,3 @@ def recon_findings(results: dict) -> list[str]:
     lines.append(f"the fine-tuned prior beats zero-filling at {beats_zero} of {len(results['accelerations'])} "
                  "accelerations")
     return lines
-
-
-def recorded_results(name: str, root: str | Path | None = None) -> dict | None:
-    """The results recorded under ``book/results/<name>/recon_results.json`` of the repository (None if absent).
-
-    Raises:
-        InputError: the file exists but is not the JSON `run_recon_experiments` writes.
-    """
-    root = Path(root) if root is not None else repo_root()
-    path = root / "book" / "results" / name / RESULTS_FILE if root is not None else None
-    if path is None or not path.is_file():
-        return None
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError(f"{path}: not readable as JSON ({err})") from err
-    missing = sorted({"table", "sweep", "accelerations", "environment", "settings"} - set(results))
-    if missing:
-        raise InputError(f"{path}: not a recon results file; keys {missing} are missing")
-    return results
-
-
-def provenance_line(results: dict) -> str:
-    """Where a results file came from: profile, commit, device, date, data and sampler, and the time it took."""
-    env, settings = results["environment"], results["settings"]
-    return (f"profile {results['profile']} ({settings['diffusion_preset']} prior, {settings['diffusion_steps']} "
-            f"training steps, {results['image_size']}^2 slices, {results['n_coils']} coils, "
-            f"{_test_set(results)}, {results['sampler']}); commit {env.get('git_commit')}, "
-            f"{env.get('device_name')}, {env.get('date_utc')} UTC; {results['seconds']['total'] / 60:.0f} min in all")
-
-
-def _test_set(results: dict) -> str:
-    """"N test slices" (older results, scored per slice) or "N test slices in V volumes"."""
-    volumes = results.get("n_test_volumes")
-    return f"{results['n_test_slices']} test slices" + (f" in {volumes} volumes" if volumes is not None else "")

@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,11 +50,18 @@ from brainfm_lite.eval.asl_evaluation import FRACTIONS, regional_baseline_rows
 from brainfm_lite.eval.baselines import asl_baseline_table
 from brainfm_lite.eval.hidden_patches import hidden_patch_errors
 from brainfm_lite.eval.probe import TASKS, evaluate_encoder, summarise
+from brainfm_lite.eval.results_run import (
+    cached_part,
+    earlier_provenance,
+    finished_pretraining,
+    pretraining_summary,
+    run_provenance,
+    stage,
+)
 from brainfm_lite.eval.results_table import headline_metric
 from brainfm_lite.models.encoders import build_encoder
 from brainfm_lite.models.export import export_weights
 from brainfm_lite.models.hub import CONFIG_NAME, from_pretrained
-from brainfm_lite.models.simclr import SimCLRConfig
 from brainfm_lite.provenance import environment, repo_root, resolve_device
 from brainfm_lite.train.config import TrainConfig, train_config_for
 from brainfm_lite.train.distributed import process_device
@@ -143,13 +148,13 @@ def asl_reference_results(profile: Profile, run_dir: str | Path, *, resume: bool
     stages: dict[str, dict] = {}  # stage -> {"status": "ran" | "cached", "seconds"}
 
     dataset = asl_cbf_dataset(profile, cache_dir=run_dir / "cbf_cache")
-    with _stage(stages, "maps") as stage:
-        stage["status"] = "ran" if dataset.prepare(n_jobs=n_jobs) else "cached"
+    with stage(stages, "maps") as current:
+        current["status"] = "ran" if dataset.prepare(n_jobs=n_jobs) else "cached"
     split = evaluation_split(dataset.sites(), seed=profile.seed)
     encoder_dirs = {}
     for name in _PRETRAINED:
-        with _stage(stages, f"pretrain_{name}") as stage:
-            encoder_dirs[name], stage["status"] = _pretrain(name, profile, run_dir, resume=resume, n_jobs=n_jobs)
+        with stage(stages, f"pretrain_{name}") as current:
+            encoder_dirs[name], current["status"] = _pretrain(name, profile, run_dir, resume=resume, n_jobs=n_jobs)
 
     rows, baseline = _evaluate(profile, dataset, split, encoder_dirs, finetune, run_dir / "parts", resume=resume,
                                stages=stages)
@@ -160,16 +165,16 @@ def asl_reference_results(profile: Profile, run_dir: str | Path, *, resume: bool
         claims[0]["reason"] += "; SimCLR-CBF collapsed (loss at its chance value log(2B - 1) or embedding SD near 0)"
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _stage(stages, "export_weights") as stage:
+    with stage(stages, "export_weights") as current:
         weights = {name: _export(name, path, out.parent / "weights", profile, table, command, env)
                    for name, path in encoder_dirs.items()}
         settings["weights"] = {name: path.relative_to(out.parent).as_posix() for name, path in weights.items()}
         settings["hidden_patch_check"] = hidden_patch_check(weights["mae"], dataset, split)
-        stage["status"] = "ran"
-    provenance = _provenance(env, profile, command, stages, time.perf_counter() - start)
+        current["status"] = "ran"
+    provenance = run_provenance(env, profile, command, stages, time.perf_counter() - start)
     if resume:  # stages computed by an earlier run: its provenance says where, when and how long
-        earlier = _earlier_provenance(out, profile)
-        if earlier is not None and any(stage["status"] == "cached" for stage in stages.values()):
+        earlier = earlier_provenance(out, profile)
+        if earlier is not None and any(done["status"] == "cached" for done in stages.values()):
             provenance["resumed_from"] = earlier
     results = {"provenance": provenance, "seeds": list(range(profile.eval_seeds)), "table": table, "claims": claims,
                "settings": settings}
@@ -195,8 +200,8 @@ def _evaluate(profile: Profile, dataset, split, encoder_dirs: dict, finetune: Fi
 
     def part(name: str, encoder: str, compute, **settings) -> list[dict]:
         key = {"part": name, "profile": profile.to_dict(), "encoder": versions.get(encoder, encoder), **settings}
-        with _stage(stages, f"part {name}") as stage:
-            rows, stage["status"] = _cached_part(parts_dir / f"{name}.json", key, compute, resume=resume)
+        with stage(stages, f"part {name}") as current:
+            rows, current["status"] = cached_part(parts_dir / f"{name}.json", key, compute, resume=resume)
         return rows
 
     rows = []
@@ -230,7 +235,8 @@ def _settings(profile: Profile, dataset, split, encoder_dirs: dict, finetune: Fi
         "split": {"held_out_sites": list(split.test_sites), "train": int(split.train.size),
                   "test_in_site": int(split.test_in_site.size), "test_unseen_site": int(split.test_unseen_site.size)},
         "pretraining_pool": pool_record,
-        "pretraining": {name: _pretraining_summary(path, profile) for name, path in encoder_dirs.items()},
+        "pretraining": {name: pretraining_summary(path, profile.mae_batch_size)
+                        for name, path in encoder_dirs.items()},
         "probe": {"encoders": list(ASL_ENCODERS), "tasks": list(TASKS), "fractions": list(FRACTIONS)},
         "finetune": {**{k: list(v) for k, v in dataclasses.asdict(finetune).items()},
                      "train_config": _finetune_config(profile).to_dict()},
@@ -265,34 +271,10 @@ def _pretrain(name: str, profile: Profile, run_dir: Path, *, resume: bool, n_job
     saved there for this profile and step count is kept as it is. Returns (encoder folder, "ran" or "cached")."""
     folder = run_dir / name
     encoder = folder / ENCODER_DIR
-    if resume and _finished(encoder, profile):
+    if resume and finished_pretraining(encoder, profile, profile.mae_steps):
         return encoder, "cached"
     path = PRETRAINERS[name](profile, folder, resume=resume, cache_dir=run_dir / "cbf_cache", n_jobs=n_jobs)
     return Path(path), "ran"
-
-
-def _finished(encoder: Path, profile: Profile) -> bool:
-    """True when `encoder` holds an encoder pretrained to the end (``mae_steps``) at this very profile."""
-    config = encoder / CONFIG_NAME
-    if not config.is_file():
-        return False
-    metadata = json.loads(config.read_text()).get("metadata", {})
-    same_profile = metadata.get("profile") == json.loads(json.dumps(profile.to_dict()))
-    return same_profile and metadata.get("steps") == profile.mae_steps
-
-
-def _cached_part(path: Path, key: dict, compute, *, resume: bool) -> tuple[list[dict], str]:
-    """The rows of one evaluation part: read from `path` when resuming and it was computed under `key`, else
-    computed and saved there (atomically). Returns (rows, "cached" or "ran")."""
-    key = json.loads(json.dumps(key))  # as it reads back (tuples become lists)
-    if resume and path.is_file():
-        saved = json.loads(path.read_text())
-        if saved.get("key") == key:
-            return saved["rows"], "cached"
-    rows = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, {"key": key, "rows": rows})
-    return rows, "ran"
 
 
 def _loader(path: Path):
@@ -304,35 +286,6 @@ def _random_init(profile: Profile):
         with seeded_init(profile.seed):  # the same random weights every time
             return build_encoder(mae_encoder_config(profile))
     return build
-
-
-def _pretraining_summary(encoder: Path, profile: Profile) -> dict:
-    """Objective, steps, last loss and data of a saved encoder's pretraining (from its config.json). For SimCLR also
-    the chance loss ``log(2B - 1)`` (all embeddings alike), the last logged partner and negative similarity and
-    embedding SD (`models.losses.contrastive_diagnostics`) beside the SD of evenly spread unit vectors,
-    ``1 / sqrt(D)``, and whether the run collapsed: a loss at chance or an SD below a tenth of the even one."""
-    metadata = json.loads((encoder / CONFIG_NAME).read_text()).get("metadata", {})
-    summary = {key: metadata.get(key) for key in ("objective", "steps", "last_loss", "data")}
-    if summary["objective"] != "simclr" or summary["last_loss"] is None:
-        return summary
-    summary["chance_loss"] = round(math.log(2 * profile.mae_batch_size - 1), 4)
-    last = _last_logged(encoder.parent / "metrics.jsonl")
-    for key in ("positive_similarity", "negative_similarity", "embedding_std"):
-        if key in last:
-            summary[key] = round(float(last[key]), 4)
-    even_std = 1 / math.sqrt(SimCLRConfig().projection_widths[-1])
-    summary["even_spread_std"] = round(even_std, 4)
-    summary["collapsed"] = bool(summary["last_loss"] >= 0.99 * summary["chance_loss"]
-                                or summary.get("embedding_std", even_std) < 0.1 * even_std)
-    return summary
-
-
-def _last_logged(metrics_file: Path) -> dict:
-    """The last line of a Trainer's metrics.jsonl that holds a loss ({} when there is none)."""
-    if not metrics_file.is_file():
-        return {}
-    lines = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
-    return next((line for line in reversed(lines) if "loss" in line), {})
 
 
 def _export(name: str, encoder: Path, weights_root: Path, profile: Profile, table: list[dict], command: str,
@@ -373,37 +326,6 @@ def hidden_patch_check(mae_weights: Path, dataset, split, *, maps: int = HIDDEN_
             "mse": {name: round(value, 6) for name, value in errors.items()}}
 
 
-def _provenance(env: dict, profile: Profile, command: str, stages: dict, seconds: float) -> dict:
-    """`env` (`provenance.environment`) is taken when the run starts: the run's own outputs make the checkout dirty."""
-    return {"commit": env["git_commit"], "command": command, "profile": profile.name, "device": env["device"],
-            "device_name": env["device_name"], "versions": {**env["versions"], "python": env["python"]},
-            "platform": env["platform"], "date_utc": env["date_utc"],
-            "wall_time_s": {"total": round(seconds, 1), "stages": stages}}
-
-
-def _earlier_provenance(out: Path, profile: Profile) -> dict | None:
-    """The provenance of the results already at `out` for this profile (None if there are none): a resumed run that
-    reuses their stages records it as ``resumed_from``, so the commit and time that computed them stay on record."""
-    if not out.is_file():
-        return None
-    try:
-        earlier = json.loads(out.read_text()).get("provenance")
-    except (OSError, json.JSONDecodeError):
-        return None
-    return earlier if isinstance(earlier, dict) and earlier.get("profile") == profile.name else None
-
-
 def _default_command(profile: Profile, run_dir: Path, out: Path, resume: bool) -> str:
     return (f"brainfm results asl --profile {profile.name} --run-dir {run_dir} --out {out}"
             + (" --resume" if resume else ""))
-
-
-@contextmanager
-def _stage(stages: dict, name: str):
-    """Time one stage into ``stages[name] = {"status", "seconds"}``; the body sets the status ("ran", "cached")."""
-    stage = stages[name] = {"status": "running", "seconds": 0.0}
-    start = time.perf_counter()
-    try:
-        yield stage
-    finally:
-        stage["seconds"] = round(time.perf_counter() - start, 1)

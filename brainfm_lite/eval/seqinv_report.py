@@ -8,7 +8,7 @@ records, and what they show.
 
 `distances` is ``{encoder: contrast_subject_distances(...)}`` for the encoders ``scratch`` (untrained),
 ``baseline``, ``seqaug`` and ``seqinv``; `table` holds the rows of `summarise_dense`. Every headline metric is the
-first of :data:`~brainfm_lite.eval.dense.DENSE_METRICS` for its task: Dice for tissue and lesion segmentation, PSNR
+first of ``DENSE_METRICS`` (:mod:`brainfm_lite.eval.dense`) for its task: Dice for tissue and lesion segmentation, PSNR
 (dB) for denoising.
 """
 

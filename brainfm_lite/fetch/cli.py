@@ -8,15 +8,15 @@ or prepare a fastMRI download.
 
 The data directory is --data-dir, else $BRAINFM_DATA, else ~/brainfm_data. The logic lives in
 brainfm_lite.fetch.registry and brainfm_lite.fetch.dataset_files; this module only parses arguments and prints.
+Exit codes and error lines follow brainfm_lite.cli_conventions, like every `brainfm` command.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
-from brainfm_lite.errors import BrainFMError
+from brainfm_lite.cli_conventions import EXIT_CODES_HELP, EXIT_OK, OneLineErrorParser, run_command
 from brainfm_lite.fetch.dataset_files import LOCK_FILENAME, fetch, prepare_fastmri
 from brainfm_lite.fetch.download import data_dir
 from brainfm_lite.fetch.registry import DATASETS, get_dataset
@@ -29,8 +29,8 @@ TRUST_ON_FIRST_USE = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="brainfm data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(prog="brainfm data", description=__doc__, epilog=EXIT_CODES_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="one line per dataset")
     info = commands.add_parser("info", help="everything about one dataset")
@@ -67,33 +67,36 @@ def print_info(name: str) -> None:
     print(f"\n{dataset.instructions}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Carry out the parsed data command; errors propagate (`main` and `brainfm` report them as one line)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        if args.command == "list":
-            print_list()
-        elif args.command == "info":
-            print_info(args.name)
-        elif args.command == "fetch":
-            if args.allow_unpinned:
-                print(TRUST_ON_FIRST_USE)
-            print(f"Data directory: {data_dir(args.data_dir)}")
-            folder = fetch(
-                args.name,
-                data_dir=args.data_dir,
-                allow_unpinned=args.allow_unpinned,
-                files=args.files,
-                progress=not args.no_progress,
-            )
-            print(f"{args.name} is ready in {folder}")
-        elif args.command == "prepare-fastmri":
-            folder = prepare_fastmri(args.src, data_dir=args.data_dir)
-            print(f"fastMRI files checked and indexed in {folder}")
-    except BrainFMError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
-    return 0
+    if args.command == "list":
+        print_list()
+    elif args.command == "info":
+        print_info(args.name)
+    elif args.command == "fetch":
+        if args.allow_unpinned:
+            print(TRUST_ON_FIRST_USE)
+        print(f"Data directory: {data_dir(args.data_dir)}")
+        folder = fetch(
+            args.name,
+            data_dir=args.data_dir,
+            allow_unpinned=args.allow_unpinned,
+            files=args.files,
+            progress=not args.no_progress,
+        )
+        print(f"{args.name} is ready in {folder}")
+    elif args.command == "prepare-fastmri":
+        folder = prepare_fastmri(args.src, data_dir=args.data_dir)
+        print(f"fastMRI files checked and indexed in {folder}")
+    return EXIT_OK
+
+
+# A download interrupted by Ctrl-C keeps its .part file; the same command resumes it.
+INTERRUPTED_HINT = "; run the same command again to resume"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`brainfm data ARGS` as a function: the exit code (0, 1 runtime error, 2 usage, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    return run_command("brainfm data", lambda: run(args), interrupted_hint=INTERRUPTED_HINT)

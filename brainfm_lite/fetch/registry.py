@@ -188,6 +188,9 @@ FASTMRI_BRAIN = Dataset(
     ),
 )
 
+#: Every dataset of the registry, by name (``brainfm data fetch NAME``).
+#:
+#: :meta hide-value:
 DATASETS: dict[str, Dataset] = {ds.name: ds for ds in (IXI, OPENNEURO_ASL, HMRI_DEMO, FASTMRI_BRAIN)}
 
 

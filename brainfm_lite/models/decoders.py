@@ -118,7 +118,7 @@ class UNetDecoder(nn.Module):
 
 def stage_geometry(encoder: Encoder, probe_size: int = 32) -> tuple[list[int], list[int]]:
     """Channels of each stage map and its downsampling relative to the map before (the image for the first),
-    measured by one forward pass on a zero volume of `probe_size`^3 voxels.
+    measured by one forward pass on a zero volume of (`probe_size`)^3 voxels.
 
     Raises:
         InputError: a stage that shrinks the grid by other than 1x or 2x (a U-Net needs exact doublings).

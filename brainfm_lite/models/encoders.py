@@ -173,11 +173,13 @@ class ViTEncoder(Encoder):
             x: [B, C, X, Y, Z] with (X, Y, Z) == config.img_size.
 
         Returns:
-            "tokens": [B, N, D] patch tokens after the final LayerNorm, N = prod(grid_size) in (x, y, z) C order
-                (patch n sits at grid index unravel_index(n, grid_size));
-            "hidden_states": list of [B, N, D], the patch tokens after each block (before the norm), for
-                UNETR-style dense decoders;
-            "cls": [B, D] the class token after the norm (only with config.cls_token).
+            A dict with
+
+            - "tokens": [B, N, D] patch tokens after the final LayerNorm, N = prod(grid_size) in (x, y, z) C order
+              (patch n sits at grid index unravel_index(n, grid_size));
+            - "hidden_states": list of [B, N, D], the patch tokens after each block (before the norm), for
+              UNETR-style dense decoders;
+            - "cls": [B, D] the class token after the norm (only with config.cls_token).
         """
         self.check_input(x)
         if tuple(x.shape[2:]) != self.config.img_size:

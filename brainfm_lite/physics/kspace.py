@@ -387,9 +387,9 @@ def acs_scale(k, *, center_fraction: float = ACS_SCALE_FRACTION, percentile: flo
     `cartesian_mask` always includes), transform back, combine the coils by `rss` (no sensitivities needed) and take
     the `percentile` of that low-resolution magnitude image over the whole field of view. It uses nothing but
     measured data, so it is the same number for a fully sampled training image, a simulated undersampled
-    acquisition and a real scan (`brainfm_lite.datasets.load_fastmri_kspace`), whatever R is; dividing by it puts all
-    of them on one scale (about 1 in the brightest tissue). It is proportional to the data: ``acs_scale(c * k) ==
-    c * acs_scale(k)``.
+    acquisition and a real scan (`~brainfm_lite.datasets.recon_slices.load_fastmri_kspace`), whatever R is; dividing
+    by it puts all of them on one scale (about 1 in the brightest tissue). It is proportional to the data:
+    ``acs_scale(c * k) == c * acs_scale(k)``.
 
     Args:
         k: multi-coil k-space [..., C, H, W], complex (single-coil data: a coil axis of size 1); the central columns

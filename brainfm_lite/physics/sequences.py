@@ -4,18 +4,18 @@ The sampler reproduces the contrast augmentation of Chalcroft et al. (sequence-i
 kind uniformly, then its parameters from the ranges below (``logU`` = log-uniform), and a receive-field scale
 U(0.3, 7) that multiplies PD. Times in seconds, flip angles in degrees.
 
-========  ==================  ================  ======================  ==========  ==============================
-kind      TR                  TE                TI                      flip        other
-========  ==================  ================  ======================  ==========  ==============================
-mprage    U(1.9, 2.5)         U(2, 4) ms        U(0.6, 1.2)             U(5, 12)    n U(100, 200), eff U(0.8, 1),
-                                                                                    echo spacing 6 ms
-mp2rage   6.25                2.9 ms            TI1 U(0.6, 0.9),        U(3, 6)     n 160, eff 0.96,
-                                                TI2 2.2                 each        echo spacing 5.8 ms
-gre       logU(5 ms, 5 s)     logU(2, 80) ms                            U(5, 50)    MT from the maps
-spgr      logU(5, 800) ms     logU(2, 80) ms                            U(5, 50)    MT from the maps
+========  ==================  ================  ========================  ==========  ==============================
+kind      TR                  TE                TI                        flip        other
+========  ==================  ================  ========================  ==========  ==============================
+mprage    U(1.9, 2.5)         U(2, 4) ms        U(0.6, 1.2)               U(5, 12)    n U(100, 200), eff U(0.8, 1),
+                                                                                      echo spacing 6 ms
+mp2rage   6.25                2.9 ms            TI1 U(0.6, 0.9),          U(3, 6)     n 160, eff 0.96,
+                                                TI2 2.2                   each        echo spacing 5.8 ms
+gre       logU(5 ms, 5 s)     logU(2, 80) ms                              U(5, 50)    MT from the maps
+spgr      logU(5, 800) ms     logU(2, 80) ms                              U(5, 50)    MT from the maps
 fse       logU(2, 8)          logU(20, 150) ms
 flair     logU(1 ms, 5 s)     20 ms             logU(1 ms, min(3 s,TR))
-========  ==================  ================  ======================  ==========  ==============================
+========  ==================  ================  ========================  ==========  ==============================
 
 Departures from Chalcroft et al.'s code, all so that every drawn sequence is physically possible: the MP2RAGE TR is
 6.25 s (nitorch's default, given there as the 3 T protocol of Marques et al. 2010; Chalcroft et al.'s 2.3 s cannot fit a

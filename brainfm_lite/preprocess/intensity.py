@@ -1,6 +1,6 @@
 """Intensity steps: brain mask (simple skull strip), percentile clipping, z-scoring and N4 bias-field correction.
 
-All functions take and return `Volume`s of one 3D image [X, Y, Z]; masks are bool arrays on the same grid.
+All functions take and return `Volume` objects of one 3D image [X, Y, Z]; masks are bool arrays on the same grid.
 Each step records its parameters in the returned volume's meta (JSON-serialisable values only).
 
 Example:

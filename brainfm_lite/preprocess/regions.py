@@ -2,9 +2,9 @@
 
 Two parcellations of the brain, each a set of disjoint labelled regions on any grid given its affine:
 
-- :data:`LOBES`: lobes and a few named structures (posterior cingulate, precuneus, anterior cingulate, deep grey
+- ``LOBES``: lobes and a few named structures (posterior cingulate, precuneus, anterior cingulate, deep grey
   matter, cerebellum, brainstem), lateral ones split into left (``_l``) and right (``_r``);
-- :data:`TERRITORIES`: the arterial territories of the anterior, middle and posterior cerebral arteries (ACA, MCA,
+- ``TERRITORIES``: the arterial territories of the anterior, middle and posterior cerebral arteries (ACA, MCA,
   PCA) per hemisphere, and the posterior fossa (vertebrobasilar).
 
 **These are approximations.** Each region is a box or a half-space in MNI152 millimetres (RAS+: x to the right,

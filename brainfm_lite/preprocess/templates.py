@@ -1,4 +1,4 @@
-"""The MNI152 template and its brain mask as `Volume`s, from the copy that ships inside nilearn (no download).
+"""The MNI152 template and its brain mask as `Volume` objects, from the copy that ships inside nilearn (no download).
 
 nilearn ships the skull-stripped ICBM152 2009a asymmetric T1 template (intensities 0..1) and its brain mask at
 1 mm, and resamples them to 2 mm. Loading takes about a second, so results are cached; callers get copies, so

@@ -19,6 +19,7 @@ from brainfm_lite.train.pretrain import (
                                          pretrain_simclr,
                                          pretrain_simclr_cbf,
                                          pretraining_subjects,
+                                         structural_mae_encoder_config,
 )
 from brainfm_lite.train.rng import seeded_init
 from brainfm_lite.train.schedule import lr_at
@@ -27,5 +28,5 @@ __all__ = [
     "EMA", "PRETRAINERS", "MetricsLog", "TrainConfig", "TrainResult", "Trainer", "contrastive_encoder_config",
     "contrastive_train_config", "fit_and_save_encoder", "lr_at", "mae_encoder_config", "mae_model",
     "mae_train_config", "pretrain_mae", "pretrain_mae_structural", "pretrain_seqinv", "pretrain_simclr",
-    "pretrain_simclr_cbf", "pretraining_subjects", "seeded_init", "train_config_for",
+    "pretrain_simclr_cbf", "pretraining_subjects", "seeded_init", "structural_mae_encoder_config", "train_config_for",
 ]

@@ -89,6 +89,7 @@ class TrainConfig:
             raise InputError(f"TrainConfig.clip_grad_norm must be > 0 or None, got {self.clip_grad_norm}")
 
     def to_dict(self) -> dict:
+        """The config as a plain dict of its fields (what a checkpoint saves)."""
         return dataclasses.asdict(self)
 
     @classmethod

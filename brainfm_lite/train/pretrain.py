@@ -5,9 +5,12 @@ fit it with the `Trainer`, save its encoder (``brainfm pretrain METHOD``, `eval.
 (3D-Neuro-SimCLR's views and NT-Xent on structural T1 images, chapter 6), "seqinv" (contrasts simulated from qMRI maps,
 Chalcroft et al., chapter 7), "mae_structural" (the MAE objective on the structural T1 images) and "simclr_cbf"
 (SimCLR adapted to the CBF maps with 3D-Neuro-SimCLR's kind of backbone, a 3D CNN: the rival of chapter 5's MAE).
-"simclr", "seqinv" and "mae_structural" train the SAME backbone, `contrastive_encoder_config(profile)`: a ViT of the
-profile's ``contrastive_encoder`` preset at ``contrastive_image_size``^3, with the same Trainer settings
-(`contrastive_train_config`), so the comparison of chapter 7 differs in the objective only.
+"simclr" and "seqinv" (all three variants) train the SAME backbone, `contrastive_encoder_config(profile)`: the
+papers' kind of backbone, a compact channels-last 3D CNN of ``contrastive_cnn_widths`` at
+(``contrastive_image_size``)^3 (``contrastive_backbone: cnn``; "vit" gives the ViT of ``contrastive_encoder`` instead,
+a variant on which SimCLR collapses at CPU batch sizes), with the same Trainer settings (`contrastive_train_config`),
+so the comparison of chapters 6-7 differs in the objective only. "mae_structural" needs tokens to mask: it trains
+the ViT of `structural_mae_encoder_config` with the same Trainer settings.
 
     >>> encoder_dir = PRETRAINERS["mae"](load_profile("smoke"), "runs/mae_smoke")                 # doctest: +SKIP
     >>> encoder_dir = pretrain_seqinv(load_profile("smoke"), "runs/seqaug", variant="seqaug")   # doctest: +SKIP
@@ -70,15 +73,27 @@ def mae_model(profile: Profile) -> MAE:
 
 
 def contrastive_encoder_config(profile: Profile) -> EncoderConfig:
-    """The one backbone of chapters 6-7 at a profile: a ViT of preset ``profile.contrastive_encoder`` at
-    ``profile.contrastive_image_size``^3, sin-cos positions and a class token (as the MAE's encoder)."""
+    """The one backbone of chapters 6-7 at a profile (SimCLR, the sequence-invariant variants, scratch), at
+    (``profile.contrastive_image_size``)^3: for ``contrastive_backbone: cnn`` the compact 3D CNN of
+    ``contrastive_cnn_widths``, channels-last (3D-Neuro-SimCLR and Chalcroft et al. pretrain 3D CNNs, and SimCLR
+    learns on one at CPU batch sizes where a small ViT collapses: issue 13's measurements); for "vit" the ViT of
+    `structural_mae_encoder_config`."""
+    if profile.contrastive_backbone == "vit":
+        return structural_mae_encoder_config(profile)
+    return EncoderConfig(kind="cnn", img_size=(profile.contrastive_image_size,) * 3,
+                         widths=profile.contrastive_cnn_widths, channels_last=True)
+
+
+def structural_mae_encoder_config(profile: Profile) -> EncoderConfig:
+    """The ViT of the structural MAE (masking needs patch tokens): preset ``profile.contrastive_encoder`` at
+    (``profile.contrastive_image_size``)^3, sin-cos positions and a class token (as the MAE's encoder)."""
     return EncoderConfig.preset(profile.contrastive_encoder, img_size=(profile.contrastive_image_size,) * 3)
 
 
 def mae_for_backbone(profile: Profile) -> MAE:
-    """A masked autoencoder whose encoder half IS the shared contrastive backbone (same ViT sizes), with a
-    one-block decoder of the same width; initialised from the profile seed."""
-    backbone = contrastive_encoder_config(profile)
+    """A masked autoencoder whose encoder half is the ViT of `structural_mae_encoder_config`, with a one-block
+    decoder of the same width; initialised from the profile seed."""
+    backbone = structural_mae_encoder_config(profile)
     config = MAEConfig(img_size=backbone.img_size, patch_size=backbone.patch_size, hidden_size=backbone.hidden_size,
                        mlp_dim=backbone.mlp_dim, num_layers=backbone.num_layers, num_heads=backbone.num_heads,
                        decoder_hidden_size=backbone.hidden_size, decoder_mlp_dim=backbone.mlp_dim,
@@ -157,8 +172,8 @@ def pretrain_mae(profile: Profile, out_dir: str | Path, *, resume: bool = False,
 
 def pretrain_simclr(profile: Profile, out_dir: str | Path, *, resume: bool = False, cache_dir: str | Path | None = None,
                     n_jobs: int = 1, **train_overrides) -> Path:
-    """Pretrain the shared backbone with SimCLR (3D-Neuro-SimCLR's views and NT-Xent) on the T1 images of the
-    structural cohort's pretraining pool (`pretraining_subjects`).
+    """Pretrain the shared backbone (`contrastive_encoder_config`) with SimCLR (3D-Neuro-SimCLR's views and NT-Xent)
+    on the T1 images of the structural cohort's pretraining pool (`pretraining_subjects`).
 
     Args:
         profile: a :class:`~brainfm_lite.config.Profile`.
@@ -209,9 +224,9 @@ def pretrain_seqinv(profile: Profile, out_dir: str | Path, *, variant: str = "se
 
 def pretrain_mae_structural(profile: Profile, out_dir: str | Path, *, resume: bool = False,
                             cache_dir: str | Path | None = None, n_jobs: int = 1, **train_overrides) -> Path:
-    """MAE pretraining of the shared backbone (`mae_for_backbone`) on the T1 images of the structural cohort's
-    pretraining pool (`pretraining_subjects`), with the contrastive methods' Trainer settings
-    (`contrastive_train_config`).
+    """MAE pretraining of a ViT (`mae_for_backbone`: masking needs tokens, so not the contrastive methods' CNN) on
+    the T1 images of the structural cohort's pretraining pool (`pretraining_subjects`), with the contrastive
+    methods' Trainer settings (`contrastive_train_config`).
 
     Args and returns as :func:`pretrain_simclr`.
     """
@@ -224,13 +239,13 @@ def pretrain_mae_structural(profile: Profile, out_dir: str | Path, *, resume: bo
 
 
 def mae_encoder_config(profile: Profile) -> EncoderConfig:
-    """The ViT of the MAE's encoder half at a profile (``mae_preset`` at ``cbf_image_size``^3, sin-cos positions,
+    """The ViT of the MAE's encoder half at a profile (``mae_preset`` at (``cbf_image_size``)^3, sin-cos positions,
     a class token): the backbone every CBF-map pretrainer trains, so that they differ in the objective only."""
     return MAEConfig.preset(profile.mae_preset, img_size=(profile.cbf_image_size,) * 3).encoder_config()
 
 
 def simclr_cbf_encoder_config(profile: Profile) -> EncoderConfig:
-    """The backbone of SimCLR on the CBF maps: the compact 3D CNN of ``profile.cnn_widths`` at ``cbf_image_size``^3.
+    """The backbone of SimCLR on the CBF maps: the compact 3D CNN of ``profile.cnn_widths`` at (``cbf_image_size``)^3.
 
     3D-Neuro-SimCLR pretrains a 3D CNN (a ResNet), and a small ViT trained with SimCLR at the batch sizes a CPU
     affords stays near its chance loss (its embeddings collapse; measured in ``benchmarks/bench_simclr_collapse.py``),
@@ -259,6 +274,9 @@ def pretrain_simclr_cbf(profile: Profile, out_dir: str | Path, *, resume: bool =
 
 # name -> pretrainer(profile, out_dir, *, resume=False, cache_dir=None, n_jobs=1, **train_overrides) -> encoder folder
 # ("seqinv" also takes ``variant``); `brainfm pretrain NAME` and `eval.comparison` run these.
+#: The pretraining function of each method, by name (``brainfm pretrain NAME``).
+#:
+#: :meta hide-value:
 PRETRAINERS = {
     "mae": pretrain_mae,
     "simclr": pretrain_simclr,

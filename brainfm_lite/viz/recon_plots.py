@@ -41,7 +41,7 @@ def plot_trajectory(steps, images: np.ndarray, truth: np.ndarray):
 
     Args:
         steps: diffusion step t of every snapshot.
-        images: |x0_hat| [N, H, W] (one slice).
+        images: ``|x0_hat|`` [N, H, W] (one slice).
         truth: fully sampled magnitude [H, W].
     """
     if len(steps) != len(images):

@@ -1,7 +1,6 @@
 """Tests for brainfm_lite.data.io: NIfTI round trips, atomic saves, and rejection of every kind of bad file."""
 
 import os
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -366,10 +365,8 @@ def test_absurd_header_dimensions_rejected_without_reading(write_nifti, monkeypa
     patch_header(path, header_dtype=header_dtype, dim=dim)
     never_read_voxels(monkeypatch)
 
-    start = time.perf_counter()
     with pytest.raises(InputError) as caught:
         load_volume(path)
-    assert time.perf_counter() - start < 1.0
     assert str(path) in str(caught.value)
     assert expected in str(caught.value)
 

@@ -1,12 +1,7 @@
-"""Tests for brainfm_lite.eval.recon_report: the chapter 8 table, its reading, and recorded runs."""
+"""Tests for brainfm_lite.eval.recon_report: the chapter 8 tables and their reading."""
 
-import json
-
-import pytest
-
-from brainfm_lite.errors import InputError
 from brainfm_lite.eval.recon_experiments import RECON_METHODS
-from brainfm_lite.eval.recon_report import provenance_line, recon_findings, recon_markdown, recorded_results
+from brainfm_lite.eval.recon_report import recon_findings, recon_markdown, samplers_markdown
 
 # PSNR per method at R = 2 and 4: fine-tuning beats target-only at R = 2 only and zero-filling at both
 PSNR = {"zero_filled": (20.0, 18.0), "unet_target": (25.0, 22.0), "diffusion_target": (26.0, 24.5),
@@ -37,18 +32,19 @@ def test_table_names_every_method_with_mean_and_spread():
     assert f"| {RECON_METHODS['diffusion_finetuned']} | 2 | 27.50 (1.00) | 0.800 (0.010) | 0.0200 (0.0010) |" in text
 
 
-def test_recorded_results_are_read_with_their_provenance(tmp_path):
-    assert recorded_results("reference", root=tmp_path) is None
-    folder = tmp_path / "book" / "results" / "reference"
-    folder.mkdir(parents=True)
-    (folder / "recon_results.json").write_text(json.dumps(results()))
-    recorded = recorded_results("reference", root=tmp_path)
-    assert "commit abc1234, cpu (2 threads), 2026-11-22 UTC; 60 min in all" in provenance_line(recorded)
+def test_sampling_seeds_add_their_spread_and_deterministic_rows_do_not():
+    table = results()["table"][:2]
+    table[0].update(n_seeds=3, psnr_seed_sd=0.25, ssim_seed_sd=0.002, nmse_seed_sd=0.0003)
+    lines = recon_markdown(table).splitlines()
+    assert "| 20.00 (1.00) ± 0.25 | 0.800 (0.010) ± 0.002 |" in lines[2]
+    assert "±" not in lines[3]
 
 
-def test_a_recorded_file_of_another_kind_is_an_input_error_naming_it(tmp_path):
-    folder = tmp_path / "book" / "results" / "colab"
-    folder.mkdir(parents=True)
-    (folder / "recon_results.json").write_text(json.dumps({"table": []}))
-    with pytest.raises(InputError, match="recon_results.json.*missing"):
-        recorded_results("colab", root=tmp_path)
+def test_samplers_table_gives_each_time_as_a_share_of_ddpm():
+    rows = [{"sampler": "ddpm", "steps": 1000, "eta": None, "psnr": 25.0, "ssim": 0.8, "seconds_per_slice": 20.0},
+            {"sampler": "ddim", "steps": 25, "eta": 1.0, "psnr": 24.8, "ssim": 0.79, "seconds_per_slice": 0.5},
+            {"sampler": "ddim", "steps": 25, "eta": 0.0, "psnr": 17.0, "ssim": 0.4, "seconds_per_slice": 0.5}]
+    lines = samplers_markdown(rows).splitlines()
+    assert lines[2] == "| DDPM | 1000 | — | 25.00 | 0.800 | 20.00 | 1 |"
+    assert lines[3] == "| DDIM | 25 | 1 | 24.80 | 0.790 | 0.50 | 1/40 |"
+    assert lines[4].startswith("| DDIM | 25 | 0 | 17.00 |")

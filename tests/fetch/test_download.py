@@ -512,14 +512,15 @@ def test_cli_fetch_says_trust_on_first_use_and_explains_manual_datasets(cli, cap
     server.files["/u.bin"] = b"content"
     register("unpinned", (DatasetFile(server.url("/u.bin"), "u.bin"),))
     argv = ["fetch", "unpinned", "--data-dir", str(tmp_path), "--no-progress"]
-    assert cli.main(argv) == 1
+    assert cli.main(argv) == 2  # a refused input is a usage error (brainfm_lite.cli_conventions)
     assert "--allow-unpinned" in capsys.readouterr().err
     assert cli.main(argv + ["--allow-unpinned"]) == 0
     assert "trusted on first use" in capsys.readouterr().out
     assert (tmp_path / "unpinned" / "CHECKSUMS.sha256").exists()
 
-    assert cli.main(["fetch", "fastmri_brain", "--data-dir", str(tmp_path)]) == 1
-    assert "Data Sharing Agreement" in capsys.readouterr().err
+    assert cli.main(["fetch", "fastmri_brain", "--data-dir", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "Data Sharing Agreement" in error and error.count("\n") == 1  # the instructions, on one line
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -141,12 +141,10 @@ def test_preprocess_of_a_tiny_valid_volume_is_one_line(tmp_path, capsys):
 
 
 FAST_REFUSAL = """
-    import sys, time
+    import sys
     sys.modules["torch"] = None  # importing torch (seconds) would raise: the profile must be refused before it
     from brainfm_lite.cli import main
-    start = time.perf_counter()
-    code = main(["pretrain", "mae", "--out", "run", "--set", SETTING])
-    print(code, round(time.perf_counter() - start, 3))
+    print(main(["pretrain", "mae", "--out", "run", "--set", SETTING]))
 """
 
 
@@ -155,7 +153,5 @@ def test_a_bad_profile_fails_before_torch_is_imported_or_anything_simulated(tmp_
     code = textwrap.dedent(FAST_REFUSAL).replace("SETTING", repr(setting))
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    exit_code, seconds = done.stdout.split()
-    assert exit_code == "2" and setting.split("=")[0] in done.stderr
-    assert float(seconds) < 1.0
+    assert done.stdout.split() == ["2"] and setting.split("=")[0] in done.stderr
     assert not (tmp_path / "run").exists()

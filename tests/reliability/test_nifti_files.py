@@ -3,7 +3,6 @@ allocation; a sheared affine is written with one geometry."""
 
 import gzip
 import os
-import time
 
 import nibabel as nib
 import numpy as np
@@ -55,10 +54,8 @@ def test_a_small_gzip_file_claiming_gigabytes_is_refused_before_reading(tmp_path
     path.write_bytes(gzip.compress(header.binaryblock + b"\0" * 4 + os.urandom(1 << 20)))  # about 1 MB
     never_read_voxels(monkeypatch)
 
-    start = time.perf_counter()
     with pytest.raises(InputError) as caught:
         load_volume(path)
-    assert time.perf_counter() - start < 1.0
     assert str(path) in str(caught.value) and "4.0 GiB" in str(caught.value)
 
 

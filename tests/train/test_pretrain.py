@@ -9,7 +9,7 @@ import torch
 
 from brainfm_lite.config import load_profile
 from brainfm_lite.errors import InputError
-from brainfm_lite.models.encoders import ViTEncoder
+from brainfm_lite.models.encoders import ConvEncoder, ViTEncoder
 from brainfm_lite.models.hub import from_pretrained
 from brainfm_lite.train.pretrain import (
     PRETRAINERS,
@@ -24,6 +24,7 @@ from brainfm_lite.train.pretrain import (
     pretrain_simclr,
     pretrain_simclr_cbf,
     simclr_cbf_encoder_config,
+    structural_mae_encoder_config,
 )
 
 
@@ -55,12 +56,21 @@ def test_simclr_on_cbf_maps_trains_the_profiles_cnn(tmp_path):
     assert metadata["objective"] == "simclr" and "CBF maps" in metadata["data"]
 
 
-def test_every_profile_builds_a_vit_backbone():
+def test_every_profile_builds_a_channels_last_cnn_backbone_and_a_vit_for_the_mae():
     for name in ("smoke", "reference", "colab", "full"):
-        config = contrastive_encoder_config(load_profile(name))
-        assert config.kind == "vit" and config.img_size == (load_profile(name).contrastive_image_size,) * 3
+        profile = load_profile(name)
+        config = contrastive_encoder_config(profile)
+        assert config.kind == "cnn" and config.channels_last and config.widths == profile.contrastive_cnn_widths
+        assert config.img_size == (profile.contrastive_image_size,) * 3
+        assert structural_mae_encoder_config(profile).kind == "vit"  # masking needs tokens: the MAE stays a ViT
+    mae_encoder = mae_for_backbone(load_profile("smoke")).encoder()
+    assert isinstance(mae_encoder, ViTEncoder) and mae_encoder.config == structural_mae_encoder_config(
+        load_profile("smoke"))
+    assert contrastive_encoder_config(load_profile("smoke", contrastive_backbone="vit")).kind == "vit"
     with pytest.raises(InputError):
         contrastive_encoder_config(load_profile("smoke", contrastive_encoder="huge"))
+    with pytest.raises(InputError, match="contrastive_image_size must be a multiple of 32"):
+        load_profile("smoke", contrastive_cnn_widths=(4, 8, 16, 32, 64), contrastive_image_size=48)
 
 
 @pytest.mark.parametrize("build", [mae_model, mae_for_backbone])
@@ -95,7 +105,8 @@ def test_a_few_steps_give_a_finite_loss_and_a_loadable_encoder(method, profile, 
     assert [line["step"] for line in lines] == [1, 2]
     assert all(torch.isfinite(torch.tensor(line["loss"])) for line in lines)
     encoder = from_pretrained(folder)
-    assert isinstance(encoder, ViTEncoder) and folder == tmp_path / "encoder"
+    assert isinstance(encoder, ViTEncoder if method == "mae_structural" else ConvEncoder)  # the MAE masks tokens
+    assert folder == tmp_path / "encoder"
     metadata = json.loads((folder / "config.json").read_text())["metadata"]
     assert metadata["objective"] == {"mae_structural": "mae"}.get(method, method)
     assert metadata["steps"] == 2 and metadata["last_loss"] == pytest.approx(lines[-1]["loss"])
