@@ -17,7 +17,14 @@ docstrings indent as they do under ``Args:``: napoleon would read them as a nest
 
 from __future__ import annotations
 
-from docutils import nodes
+
+def _nodes():
+    """docutils' node classes. docutils comes with the book toolchain (the [book] extra), not with the package:
+    imported when Sphinx calls in, so `brainfm_lite.book_docstrings` imports with the core dependencies alone."""
+    from docutils import nodes
+
+    return nodes
+
 
 ROLE = "brainfm-code"
 PACKAGE_PREFIX = "brainfm_lite."
@@ -35,7 +42,7 @@ def code_or_reference(name, rawtext, text, lineno, inliner, options=None, conten
         env = inliner.document.settings.env
         python_object = env.get_domain("py").role("obj")
         return python_object("py:obj", rawtext, text, lineno, inliner, options or {}, content or [])
-    return [nodes.literal(rawtext, text)], []
+    return [_nodes().literal(rawtext, text)], []
 
 
 def _indent(line: str) -> int:
@@ -79,7 +86,7 @@ def _join_in_place(app, what, name, obj, options, lines: list[str]) -> None:
 def _wrap_code_of_api_pages(app, doctree) -> None:
     """Mark every code block of an API page, so that the stylesheet wraps its long lines."""
     if app.env.docname.startswith(API_PAGES):
-        for block in doctree.findall(lambda node: isinstance(node, (nodes.literal_block, nodes.doctest_block))):
+        for block in doctree.findall(lambda node: isinstance(node, (_nodes().literal_block, _nodes().doctest_block))):
             block["classes"].append(WRAPPED_CODE)
 
 
