@@ -2,8 +2,10 @@
 
 Methods: ``scratch`` (no pretraining), ``simclr`` (3D-Neuro-SimCLR), ``seqinv``, ``seqaug`` and ``baseline``
 (Chalcroft et al.'s three variants) and ``mae`` (masked autoencoding of the same T1 images), each run by its
-pretrainer of `~brainfm_lite.train.pretrain.PRETRAINERS` (`PRETRAINING`). Every method pretrains the backbone of
-`contrastive_encoder_config` for the same number of steps (``contrastive_steps``), then each encoder is scored on
+pretrainer of `~brainfm_lite.train.pretrain.PRETRAINERS` (`PRETRAINING`). Every method but the MAE pretrains the
+backbone of `contrastive_encoder_config` (a 3D CNN at the book's profiles; ``scratch`` is that backbone untrained), the
+MAE a ViT (masking needs tokens), all for the same number of steps (``contrastive_steps``); then each encoder is
+scored on
 
 - the structural classifications (`evaluate_structural`: in- and out-of-distribution, 100 % and 20 % labels);
 - the dense tasks (`evaluate_dense`: tissue and lesion segmentation, denoising; 1 %, 10 %, 100 % of the training
