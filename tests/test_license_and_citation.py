@@ -40,3 +40,12 @@ def test_citation_references_the_four_source_papers_with_authors():
 def test_license_file_is_the_mit_licence_of_the_authors():
     text = (ROOT / "LICENSE").read_text()
     assert text.startswith("MIT License") and "Copyright (c) 2026 The brainfm-lite authors" in text
+
+
+def test_landing_page_cites_the_book_as_citation_cff_does_and_names_both_licences():
+    landing = (ROOT / "book" / "intro.md").read_text(encoding="utf-8")
+    cff = citation()
+    assert f"{cff['title']}, version {cff['version']}." in landing, "the landing page's citation is out of date"
+    assert "`LICENSE`" in landing and "`LICENSE-book.md`" in landing
+    book_licence = (ROOT / "LICENSE-book.md").read_text(encoding="utf-8")
+    assert "CC BY 4.0" in book_licence and "creativecommons.org/licenses/by/4.0" in book_licence
