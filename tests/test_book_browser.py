@@ -212,10 +212,23 @@ def _screenshot(driver, name: str) -> None:
     (SCREENSHOTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
+def load(driver, url: str) -> None:
+    """Open `url` and wait until its document has loaded.
+
+    ``driver.get`` can return while the new document is still ``loading`` (seen after a page whose MathJax was
+    still typesetting): a check run then reads a half-parsed page, e.g. a navigation with no links yet.
+    """
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script(
+        "return document.readyState === 'complete' && location.href === arguments[0];", url))
+
+
 def page_problems(driver, url: str) -> dict[str, list]:
     """Load `url` and return what is wrong with it, one list per check (all empty for a clean page)."""
     _console_errors(driver)  # drop messages of the page before
-    driver.get(url)
+    load(driver, url)
     info = driver.execute_script(READ_PAGE)
     math_ok = driver.execute_async_script(WAIT_FOR_MATHJAX) if info["has_math"] else True
     info = driver.execute_script(READ_PAGE) if info["has_math"] else info  # re-read after typesetting
@@ -241,7 +254,7 @@ def test_page_reads_cleanly_in_a_browser(browser, base_url, page):
 
 
 def test_landing_page_lists_every_chapter_and_fits_a_phone(browser, base_url):
-    browser.get(f"{base_url}/{PAGES[0]}.html")
+    load(browser, f"{base_url}/{PAGES[0]}.html")
     links = browser.execute_script(
         "return [...document.querySelectorAll('nav.bd-docs-nav a.reference.internal')]"
         ".map(a => new URL(a.href).pathname);")
@@ -249,7 +262,7 @@ def test_landing_page_lists_every_chapter_and_fits_a_phone(browser, base_url):
     assert set(PAGES[1:]) <= listed, f"navigation lacks {sorted(set(PAGES[1:]) - listed)}"
     browser.set_window_size(*PHONE)
     try:
-        browser.get(f"{base_url}/{PAGES[0]}.html")
+        load(browser, f"{base_url}/{PAGES[0]}.html")
         _screenshot(browser, f"{Path(PAGES[0]).name}-phone")
         overflow = browser.execute_script(
             "return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
@@ -262,7 +275,7 @@ def test_search_finds_perfusion(browser, base_url):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(f"{base_url}/search.html?q=perfusion")
+    load(browser, f"{base_url}/search.html?q=perfusion")
     WebDriverWait(browser, 30).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, "#search-results ul.search li")
         or "did not match" in d.find_element(By.ID, "search-results").text)
