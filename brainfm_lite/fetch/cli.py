@@ -19,12 +19,12 @@ import logging
 from brainfm_lite.cli_conventions import EXIT_CODES_HELP, EXIT_OK, OneLineErrorParser, run_command
 from brainfm_lite.fetch.dataset_files import LOCK_FILENAME, fetch, prepare_fastmri
 from brainfm_lite.fetch.download import data_dir
-from brainfm_lite.fetch.registry import DATASETS, get_dataset
+from brainfm_lite.fetch.registry import DATASETS, Dataset, DatasetFile, get_dataset
 
 TRUST_ON_FIRST_USE = (
-    "Files without a published sha256 are trusted on first use: the first download is accepted as it is, its "
-    "sha256 is written to <data_dir>/<dataset>/{lock}, and every later fetch must match it. This catches a file "
-    "that changes or gets corrupted later; it cannot prove that the first download was the right file."
+    "Files without a published checksum (sha256 or md5) are trusted on first use: the first download is accepted "
+    "as it is, its sha256 is written to <data_dir>/<dataset>/{lock}, and every later fetch must match it. This "
+    "catches a file that changes or gets corrupted later; it cannot prove that the first download was the right file."
 ).format(lock=LOCK_FILENAME)
 
 
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     get = commands.add_parser("fetch", help="download, verify and unpack an open dataset")
     get.add_argument("name")
     get.add_argument("--data-dir", help="data directory (default: $BRAINFM_DATA, else ~/brainfm_data)")
-    get.add_argument("--allow-unpinned", action="store_true", help="trust files without a published sha256")
+    get.add_argument("--allow-unpinned", action="store_true", help="trust files without a published checksum")
     get.add_argument("--files", nargs="+", help="only these files of the dataset")
     get.add_argument("--no-progress", action="store_true", help="no progress bars")
     prepare = commands.add_parser("prepare-fastmri", help="check and index fastMRI .h5 files you downloaded")
@@ -51,6 +51,25 @@ def print_list() -> None:
     for dataset in DATASETS.values():
         print(f"{dataset.name:15} {dataset.access:7} {dataset.title}")
         print(f"{'':23} licence: {dataset.licence}; size: {dataset.approx_size}")
+        if dataset.files:
+            print(f"{'':23} checksums: {pin_summary(dataset)}")
+
+
+def pin_summary(dataset: Dataset) -> str:
+    """How a dataset's files are pinned, in words, e.g. ``"md5 published for 3 of 4 files; 1 trusted on first use"``."""
+    pins = [item.checksum for item in dataset.files if item.checksum is not None]
+    algorithms = " and ".join(sorted({pin.algorithm for pin in pins}))
+    published = f"{algorithms} published for {len(pins)} of {len(dataset.files)} files" if pins else "none published"
+    unpinned = len(dataset.files) - len(pins)
+    return f"{published}; {unpinned} trusted on first use" if unpinned else published
+
+
+def describe_pin(item: DatasetFile) -> str:
+    """A file's pin as ``info`` shows it: ``"md5:<hex> (published)"``, or how an unpinned file is checked."""
+    if item.checksum is None:
+        return f"none published (trust on first use: sha256 recorded in {LOCK_FILENAME})"
+    note = "; md5 detects corruption and change, not tampering" if item.checksum.algorithm == "md5" else ""
+    return f"{item.checksum} (published{note})"
 
 
 def print_info(name: str) -> None:
@@ -63,7 +82,7 @@ def print_info(name: str) -> None:
     print(f"  used for:  {dataset.used_for}")
     for item in dataset.files:
         print(f"  file:      {item.filename}\n             {item.url}")
-        print(f"             sha256: {item.sha256 or 'none published (trust on first use)'}")
+        print(f"             checksum: {describe_pin(item)}")
     print(f"\n{dataset.instructions}")
 
 

@@ -3,9 +3,10 @@ index the fastMRI files a user downloaded.
 
 Nothing runs at import time; only an explicit call fetches. The rules, each one covered by a test:
 
-- Every file is downloaded (`brainfm_lite.fetch.download`) and checked against its published sha256, else against
-  the one recorded in ``<data_dir>/NAME/CHECKSUMS.sha256`` (``sha256sum -c`` format).
-- Trust on first use: a file with no published sha256 is refused unless the caller passes ``allow_unpinned=True``
+- Every file is downloaded (`brainfm_lite.fetch.download`) and checked against its published digest (``sha256:`` or
+  ``md5:``, `brainfm_lite.fetch.checksums`), else against the sha256 recorded in ``<data_dir>/NAME/CHECKSUMS.sha256``
+  (``sha256sum -c`` format). A published digest wins over a recorded one.
+- Trust on first use: a file with no published digest is refused unless the caller passes ``allow_unpinned=True``
   (CLI ``--allow-unpinned``). The first download is then trusted as it is, and its sha256 is written to
   ``<data_dir>/NAME/CHECKSUMS.sha256``; every later fetch must match that value. This catches a file that changes or
   gets corrupted later; it cannot tell whether the first download was the right file.
@@ -31,7 +32,8 @@ import h5py
 from brainfm_lite.atomic import atomic_path, write_json
 from brainfm_lite.errors import ChecksumError, InputError
 from brainfm_lite.fetch.archives import extract
-from brainfm_lite.fetch.download import check_url, download_locked, prepare_dest, sha256_of
+from brainfm_lite.fetch.checksums import Checksum
+from brainfm_lite.fetch.download import check_url, download_locked, prepare_dest
 
 # fetch() and prepare_fastmri() take an argument named ``data_dir``, which hides the function inside them.
 from brainfm_lite.fetch.download import data_dir as _resolve_data_dir
@@ -59,18 +61,19 @@ def fetch(
 ) -> Path:
     """Download (or find) the open dataset ``name`` under ``<data_dir>/<name>/``, verified and unpacked.
 
-    Every file is checked against its registered sha256, or else against the lock file
-    ``<data_dir>/<name>/CHECKSUMS.sha256``. A file with neither is refused before any byte is downloaded, unless
-    ``allow_unpinned=True``: trust on first use, where the first download is accepted as it is and its sha256 is
-    recorded in the lock file, so that any later change to the file is caught. A present file with no sha256 to
-    check is not adopted: it is downloaded afresh before its hash is recorded. Archives are unpacked into their
-    ``extract_to`` folder once; the archive itself is kept so it can be verified again. Several processes may
-    fetch the same dataset at once (see the module docstring: one lock per file, one for the lock file).
+    Every file is checked against its registered digest (``sha256:`` or ``md5:``), or else against the sha256 in
+    the lock file ``<data_dir>/<name>/CHECKSUMS.sha256``. A file with neither is refused before any byte is
+    downloaded, unless ``allow_unpinned=True``: trust on first use, where the first download is accepted as it is
+    and its sha256 is recorded in the lock file, so that any later change to the file is caught. A present file
+    with no digest to check is not adopted: it is downloaded afresh before its hash is recorded. Archives are
+    unpacked into their ``extract_to`` folder once; the archive itself is kept so it can be verified again. Several
+    processes may fetch the same dataset at once (see the module docstring: one lock per file, one for the lock
+    file).
 
     Args:
         name: a key of `brainfm_lite.fetch.registry.DATASETS`.
         data_dir: data directory; see `data_dir`.
-        allow_unpinned: accept files that have no published sha256 (trust on first use, see above).
+        allow_unpinned: accept files that have no published digest (trust on first use, see above).
         files: fetch only these filenames of the dataset (default: all).
         progress: show tqdm progress bars.
 
@@ -81,8 +84,8 @@ def fetch(
         InputError: unknown dataset or filename; a manual (licence-gated) dataset, the message saying how to get it;
             an unpinned file without ``allow_unpinned``; a damaged lock file (a folder, unreadable, not UTF-8, a bad
             line); a damaged or encrypted archive.
-        ChecksumError: a download does not match its pinned or locked sha256 (a present file that does not match
-            is downloaded again first).
+        ChecksumError: a download does not match its pinned digest or locked sha256 (a present file that does not
+            match is downloaded again first).
         DownloadError: a network failure; run again to resume.
     """
     dataset = get_dataset(name)
@@ -91,10 +94,10 @@ def fetch(
     chosen = _select_files(dataset, files)
     folder = _resolve_data_dir(data_dir) / dataset.name
     locked = _read_lock(folder)
-    unpinned = [item.filename for item in chosen if item.sha256 is None and item.filename not in locked]
+    unpinned = [item.filename for item in chosen if item.checksum is None and item.filename not in locked]
     if unpinned and not allow_unpinned:
         raise InputError(
-            f"{dataset.name}: no published sha256 for {', '.join(unpinned)}. Pass allow_unpinned=True "
+            f"{dataset.name}: no published checksum for {', '.join(unpinned)}. Pass allow_unpinned=True "
             f"(CLI: --allow-unpinned) to trust the first download; its sha256 is then recorded in "
             f"{folder / LOCK_FILENAME} and every later fetch is checked against it."
         )
@@ -111,19 +114,22 @@ def _fetch_file(item: DatasetFile, folder: Path, *, progress: bool) -> None:
     with exclusive_lock(lock_path(dest), str(dest)):
         # Read under the lock: a fetch that held it just before us may have recorded this file.
         locked = _read_lock(folder).get(item.filename)
-        expected = item.sha256 or locked
+        expected = item.checksum or (Checksum("sha256", locked) if locked else None)
         try:
-            path = download_locked(item.url, dest, sha256=expected, size_bytes=item.size_bytes, progress=progress)
+            path, sha256 = download_locked(
+                item.url, dest, checksum=expected, size_bytes=item.size_bytes, want_sha256=expected is None,
+                progress=progress,
+            )
         except ChecksumError as error:
-            if item.sha256 is None and locked is not None:  # the hash came from our own lock file
+            if item.checksum is None and locked is not None:  # the hash came from our own lock file
                 raise ChecksumError(
                     f"{error}. The file differs from the one trusted on first use (see {folder / LOCK_FILENAME}). "
                     f"If the provider published a new version on purpose, delete its line there and fetch again "
                     f"with allow_unpinned=True (CLI: --allow-unpinned): it is then downloaded afresh and trusted."
                 ) from error
             raise
-        if expected is None:
-            _record_hash(folder, item.filename, sha256_of(path))
+        if expected is None:  # trust on first use: the sha256 comes from the pass that received the file
+            _record_hash(folder, item.filename, sha256)
         if item.extract_to and not (folder / item.extract_to).exists():
             extract(path, folder / item.extract_to)
 
@@ -140,7 +146,7 @@ def _record_hash(folder: Path, filename: str, digest: str) -> None:
             )
         hashes[filename] = digest
         _write_lock(folder, hashes)
-    _log.warning("Trust on first use: %s has no published sha256; recorded %s in %s", filename, digest, lock)
+    _log.warning("Trust on first use: %s has no published checksum; recorded sha256 %s in %s", filename, digest, lock)
 
 
 def _select_files(dataset: Dataset, filenames: list[str] | None) -> list[DatasetFile]:

@@ -5,15 +5,16 @@ Nothing runs at import time; only an explicit call downloads. The rules, each on
 - Data directory: the ``path`` argument, else the ``BRAINFM_DATA`` environment variable, else ``~/brainfm_data``.
   Dataset ``NAME`` lives in ``<data_dir>/NAME/``.
 - Only ``http://`` and ``https://`` URLs are fetched; ``file://`` and every other scheme is refused.
-- A download goes to ``<file>.part`` and is renamed onto ``<file>`` only after its size and sha256 check out, so a file
-  under its final name is complete and verified.
+- A download goes to ``<file>.part`` and is renamed onto ``<file>`` only after its size and its pinned digest
+  (``sha256:<hex>`` or ``md5:<hex>``, `brainfm_lite.fetch.checksums`) check out, so a file under its final name is
+  complete and verified. Every digest needed is computed in one pass over the ``.part``.
 - Resume, as ``curl -C -`` does it but only when the server proves the file is the same: the server's ``ETag`` (or
   ``Last-Modified``) is recorded beside the ``.part`` in ``<file>.part.json``, and an interrupted download resumes
   with ``Range`` plus ``If-Range`` carrying that validator. A server that answers with the whole file (200), or with
   a range of another version, or a ``.part`` with no recorded validator, makes the download start over. So a resumed
   file is never spliced from two versions, and no hash of such a splice is ever recorded.
 - A checksum mismatch deletes the ``.part`` (so a retry starts clean) and raises `ChecksumError`.
-- A file already present is kept only if it has the expected sha256. With no sha256 to check it against, it is
+- A file already present is kept only if it has the pinned digest. With no digest to check it against, it is
   downloaded again (as pip's hash-checking mode never trusts an unverified file) and replaced once the new copy is
   complete.
 - Each target file is downloaded under an exclusive lock of its own (`brainfm_lite.fetch.locks`), so processes that
@@ -25,7 +26,6 @@ Fetching a whole registered dataset (checksums recorded on first use, archives u
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import logging
@@ -39,6 +39,8 @@ from tqdm.auto import tqdm
 
 from brainfm_lite.atomic import write_json
 from brainfm_lite.errors import ChecksumError, DownloadError, InputError
+from brainfm_lite.fetch.checksums import Checksum, file_digests
+from brainfm_lite.fetch.checksums import sha256_of as sha256_of  # kept importable from here, where it used to live
 from brainfm_lite.fetch.locks import exclusive_lock, lock_path
 
 _USER_AGENT = "brainfm-lite"  # some servers refuse urllib's default agent
@@ -46,7 +48,7 @@ _log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Data directory and checksums
+# Data directory
 
 
 def data_dir(path: str | os.PathLike | None = None, *, create: bool = False) -> Path:
@@ -73,15 +75,6 @@ def data_dir(path: str | os.PathLike | None = None, *, create: bool = False) -> 
     return folder
 
 
-def sha256_of(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 digest of a file, read in chunks of ``chunk_size`` bytes (constant memory for any size)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Download
 
@@ -90,6 +83,7 @@ def download(
     url: str,
     dest: str | os.PathLike,
     *,
+    checksum: str | Checksum | None = None,
     sha256: str | None = None,
     size_bytes: int | None = None,
     chunk_size: int = 1 << 20,
@@ -105,30 +99,46 @@ def download(
         url: http(s) address; ``file://`` and other schemes are refused.
         dest: final path of the file. Bytes arrive in ``dest + ".part"`` first; the server's validator (ETag or
             Last-Modified) is kept in ``dest + ".part.json"`` so that a resume can prove it continues the same file.
-        sha256: expected hex digest. None skips the content check (the size is still checked when known).
+        checksum: the published digest, ``"sha256:<hex>"`` or ``"md5:<hex>"`` (or a `Checksum`). None, with no
+            ``sha256`` either, skips the content check (the size is still checked when known).
+        sha256: shorthand for ``checksum="sha256:<hex>"``: the expected hex sha256. Give one of the two, not both.
         size_bytes: expected size in bytes; None uses the size the server announces, if any.
         chunk_size: bytes read and written at a time.
         timeout: seconds to wait for the server before giving up on a connection or a read.
         progress: show a tqdm progress bar.
 
     Returns:
-        ``dest`` as a Path. If ``dest`` already exists with the expected sha256, nothing is downloaded. With
-        ``sha256=None`` a present file cannot be verified, so it is downloaded again and replaced.
+        ``dest`` as a Path. If ``dest`` already exists with the expected digest, nothing is downloaded. Without a
+        digest a present file cannot be verified, so it is downloaded again and replaced.
 
     Raises:
-        InputError: ``url`` is not an http(s) URL, or ``dest`` is a folder.
-        ChecksumError: the downloaded bytes do not match ``sha256`` or are longer than expected. The ``.part`` is
+        InputError: ``url`` is not an http(s) URL, ``dest`` is a folder, or the checksum is malformed, names an
+            unknown algorithm, or is given twice (``checksum`` and ``sha256``).
+        ChecksumError: the downloaded bytes do not match the digest or are longer than expected. The ``.part`` is
             deleted so that the next call starts from zero; nothing is written under ``dest``.
         DownloadError: network or HTTP failure, or the server closed the connection early. The ``.part`` is kept
             so that the next call resumes.
     """
+    pin = _pin(checksum, sha256, what=str(dest))
     check_url(url)
     dest = prepare_dest(Path(dest))
     with exclusive_lock(lock_path(dest), str(dest)):
-        return download_locked(
-            url, dest, sha256=sha256, size_bytes=size_bytes, chunk_size=chunk_size, timeout=timeout,
+        path, _ = download_locked(
+            url, dest, checksum=pin, size_bytes=size_bytes, chunk_size=chunk_size, timeout=timeout,
             progress=progress,
         )
+    return path
+
+
+def _pin(checksum: str | Checksum | None, sha256: str | None, *, what: str) -> Checksum | None:
+    """The one digest `download` checks, from its ``checksum`` or ``sha256`` argument."""
+    if checksum is not None and sha256 is not None:
+        raise InputError(f"{what}: give checksum or sha256, not both")
+    if sha256 is not None:
+        return Checksum.parse(f"sha256:{sha256}", what=what)
+    if checksum is None or isinstance(checksum, Checksum):
+        return checksum
+    return Checksum.parse(checksum, what=what)
 
 
 def check_url(url: str) -> None:
@@ -154,24 +164,41 @@ def prepare_dest(dest: Path) -> Path:
 
 
 def download_locked(
-    url: str, dest: Path, *, sha256: str | None, size_bytes: int | None, chunk_size: int = 1 << 20,
-    timeout: float = 60, progress: bool = True,
-) -> Path:
+    url: str, dest: Path, *, checksum: Checksum | None, size_bytes: int | None, want_sha256: bool = False,
+    chunk_size: int = 1 << 20, timeout: float = 60, progress: bool = True,
+) -> tuple[Path, str | None]:
     """`download` for a caller that holds the lock of ``dest`` (`brainfm_lite.fetch.locks`) and has checked ``url``
-    and ``dest`` with `check_url` and `prepare_dest`."""
+    and ``dest`` with `check_url` and `prepare_dest`.
+
+    Returns:
+        (``dest``, its hex sha256 or None). The sha256 is returned when ``want_sha256`` is set or ``checksum`` is a
+        sha256; it comes from the same pass over the file that checks ``checksum`` (trust on first use records it).
+    """
+    algorithms = _algorithms(checksum, want_sha256)
     if dest.exists():
-        if sha256 is not None and sha256_of(dest, chunk_size) == sha256:
-            _log.info("%s is present and its sha256 matches; not downloading it again", dest)
-            return dest
-        reason = "its sha256 does not match" if sha256 else "there is no checksum to verify it"
+        if checksum is not None:
+            digests = file_digests(dest, algorithms, chunk_size)
+            if digests[checksum.algorithm] == checksum.hex:
+                _log.info("%s is present and its %s matches; not downloading it again", dest, checksum.algorithm)
+                return dest, digests.get("sha256")
+        reason = f"its {checksum.algorithm} does not match" if checksum else "there is no checksum to verify it"
         _log.warning("%s is present but %s; downloading it again", dest, reason)
     part = dest.with_name(dest.name + ".part")
     announced_size = _receive(url, part, chunk_size=chunk_size, timeout=timeout, progress=progress)
     expected_size = size_bytes if size_bytes is not None else announced_size
-    _verify_part(part, dest, url=url, sha256=sha256, expected_size=expected_size, chunk_size=chunk_size)
+    digests = _verify_part(
+        part, dest, url=url, checksum=checksum, algorithms=algorithms, expected_size=expected_size,
+        chunk_size=chunk_size,
+    )
     os.replace(part, dest)
     _sidecar(part).unlink(missing_ok=True)
-    return dest
+    return dest, digests.get("sha256")
+
+
+def _algorithms(checksum: Checksum | None, want_sha256: bool) -> list[str]:
+    """The digests to compute: the pinned one, and sha256 when the caller wants it."""
+    names = [checksum.algorithm] if checksum is not None else []
+    return (names + ["sha256"]) if want_sha256 and "sha256" not in names else names
 
 
 def _receive(url: str, part: Path, *, chunk_size: int, timeout: float, progress: bool) -> int | None:
@@ -301,9 +328,14 @@ def _full_size(content_range: str | None) -> int | None:
 
 
 def _verify_part(
-    part: Path, dest: Path, *, url: str, sha256: str | None, expected_size: int | None, chunk_size: int
-) -> None:
-    """Check the size and sha256 of a finished ``.part``; delete it if its bytes are wrong."""
+    part: Path, dest: Path, *, url: str, checksum: Checksum | None, algorithms: list[str],
+    expected_size: int | None, chunk_size: int,
+) -> dict[str, str]:
+    """Check the size and pinned digest of a finished ``.part``; delete it if its bytes are wrong.
+
+    Returns:
+        {algorithm: hex digest} for each of ``algorithms`` (the pinned one among them), from one pass over the file.
+    """
     size = part.stat().st_size
     if expected_size is not None and size < expected_size:
         raise DownloadError(
@@ -314,11 +346,11 @@ def _verify_part(
         raise ChecksumError(
             f"{dest.name}: downloaded {size} bytes but expected {expected_size}; the partial file was deleted"
         )
-    if sha256 is not None:
-        actual = sha256_of(part, chunk_size)
-        if actual != sha256:
-            _discard_part(part)
-            raise ChecksumError(
-                f"{dest.name}: sha256 {actual} does not match the expected {sha256}; the download was deleted "
-                f"and nothing was written to {dest}"
-            )
+    digests = file_digests(part, algorithms, chunk_size) if algorithms else {}
+    if checksum is not None and digests[checksum.algorithm] != checksum.hex:
+        _discard_part(part)
+        raise ChecksumError(
+            f"{dest.name}: {checksum.algorithm} {digests[checksum.algorithm]} does not match the expected "
+            f"{checksum.hex}; the download was deleted and nothing was written to {dest}"
+        )
+    return digests

@@ -2,11 +2,15 @@
 
 Nothing here downloads anything; `brainfm_lite.fetch.dataset_files.fetch` does, on request only.
 
-Checksums. A file's ``sha256`` is recorded only where a value has been published or verified; every other file has
-``sha256=None``. `fetch` refuses such a file unless the caller opts in with ``allow_unpinned=True`` (CLI
-``--allow-unpinned``): the first download is then trusted and its hash written to a lock file that every later
-fetch checks (trust on first use). The data providers below publish no sha256 (TorchIO lists MD5 sums for the IXI
-archives; fastMRI sends a SHA256 list by e-mail with its download links), so every open file here is unpinned today.
+Checksums. A file is pinned by a digest its provider published, written ``"sha256:<hex>"`` or ``"md5:<hex>"``
+(`brainfm_lite.fetch.checksums`); a download must match it before it gets its name, and a present file is kept only
+if it matches. MD5 is weak against an attacker, who can make a second file with the same MD5, but it catches a
+corrupted, truncated or changed download; it is used where a provider publishes nothing stronger. The three IXI
+archives are pinned by the MD5 sums TorchIO publishes for them (``torchio.datasets.IXI.md5_dict``). A file no
+provider publishes a digest for (IXI.xls, the OpenNeuro files, the hMRI archive) has ``checksum=None``: `fetch`
+refuses it unless the caller opts in with ``allow_unpinned=True`` (CLI ``--allow-unpinned``), and then trusts the
+first download and writes its sha256 to a lock file that every later fetch checks (trust on first use). fastMRI
+sends a SHA256 list by e-mail with its download links; its files are checked by the user (see its instructions).
 
 Access. ``"open"`` datasets download with `fetch`; ``"manual"`` ones (fastMRI, behind a data sharing agreement)
 cannot: their ``instructions`` say how to obtain the files, and `prepare_fastmri` checks and indexes what the user
@@ -16,10 +20,12 @@ downloaded.
 from __future__ import annotations
 
 import difflib
+import urllib.parse
 from dataclasses import dataclass
 from typing import Literal
 
 from brainfm_lite.errors import InputError
+from brainfm_lite.fetch.checksums import Checksum
 
 
 @dataclass(frozen=True)
@@ -29,17 +35,28 @@ class DatasetFile:
     Attributes:
         url: https address of the file.
         filename: path of the file inside the dataset's folder, relative and with ``/`` separators.
-        sha256: published hex digest, or None where none is known (see the module docstring).
+        checksum: the digest the provider published, given as ``"sha256:<hex>"`` or ``"md5:<hex>"`` (or a
+            `Checksum`) and stored as a `Checksum`; None where none is published (trust on first use, see the
+            module docstring).
         size_bytes: exact size in bytes where known, else None.
         extract_to: for an archive, the sub-folder (of the dataset's folder) it is unpacked into; None for a
             file that is used as it is.
+
+    Raises:
+        InputError: ``checksum`` names an unknown algorithm or its hex value is malformed (the message names the
+            file).
     """
 
     url: str
     filename: str
-    sha256: str | None = None
+    checksum: Checksum | None = None
     size_bytes: int | None = None
     extract_to: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.checksum is not None and not isinstance(self.checksum, Checksum):
+            pin = Checksum.parse(self.checksum, what=f"dataset file {self.filename}")
+            object.__setattr__(self, "checksum", pin)  # frozen: the parsed form replaces the written one
 
 
 @dataclass(frozen=True)
@@ -73,14 +90,22 @@ class Dataset:
 
 _IXI_BASE = "https://biomedic.doc.ic.ac.uk/brain-development/downloads/IXI"
 
+# The MD5 sums TorchIO publishes for the IXI archives (torchio/datasets/ixi.py, IXI.md5_dict); no sha256 is published.
+_IXI_MD5 = {
+    "T1": "34901a0593b41dd19c1a1f746eac2d58",
+    "T2": "e3140d78730ecdd32ba92da48c0a9aaa",
+    "PD": "88ecd9d1fa33cb4a2278183b42ffd749",
+}
+
 IXI = Dataset(
     name="ixi",
     title="IXI: nearly 600 healthy adult brains, T1, T2 and PD weighted, three London hospitals",
     files=(
-        DatasetFile(f"{_IXI_BASE}/IXI-T1.tar", "IXI-T1.tar", extract_to="IXI-T1"),
-        DatasetFile(f"{_IXI_BASE}/IXI-T2.tar", "IXI-T2.tar", extract_to="IXI-T2"),
-        DatasetFile(f"{_IXI_BASE}/IXI-PD.tar", "IXI-PD.tar", extract_to="IXI-PD"),
-        DatasetFile(f"{_IXI_BASE}/IXI.xls", "IXI.xls"),
+        *(
+            DatasetFile(f"{_IXI_BASE}/IXI-{c}.tar", f"IXI-{c}.tar", f"md5:{_IXI_MD5[c]}", extract_to=f"IXI-{c}")
+            for c in ("T1", "T2", "PD")
+        ),
+        DatasetFile(f"{_IXI_BASE}/IXI.xls", "IXI.xls"),  # no published digest: trust on first use
     ),
     licence="CC BY-SA 3.0",
     licence_url="https://creativecommons.org/licenses/by-sa/3.0/legalcode",
@@ -96,25 +121,56 @@ IXI = Dataset(
         "Acknowledge the source, e.g. https://brain-development.org/ixi-dataset/. Each archive holds one "
         "NIfTI file per subject (IXI<id>-<site>-<scan>-<contrast>.nii.gz) and is unpacked into IXI-T1/, "
         "IXI-T2/, IXI-PD/. Fetch one contrast with files=['IXI-T1.tar'] (CLI: --files IXI-T1.tar). "
-        "IXI.xls gives age and sex per IXI_ID."
+        "IXI.xls gives age and sex per IXI_ID. The archives are checked against the MD5 sums TorchIO publishes; "
+        "IXI.xls has no published digest and is trusted on first use (--allow-unpinned)."
     ),
 )
 
-_DS000240 = "https://s3.amazonaws.com/openneuro.org/ds000240"
+def openneuro_snapshot_url(dataset_id: str, version: str, path: str) -> str:
+    """OpenNeuro's address of one file of a dataset snapshot, which never changes once the snapshot is published.
+
+    The route takes the file's path as one segment, with ``/`` written ``:``, e.g.
+    ``openneuro_snapshot_url("ds000240", "2.0.0", "sub-01/perf/sub-01_asl.nii.gz")`` ->
+    ``https://openneuro.org/crn/datasets/ds000240/snapshots/2.0.0/files/sub-01:perf:sub-01_asl.nii.gz``.
+
+    Args:
+        dataset_id: OpenNeuro accession, e.g. ``"ds000240"``.
+        version: snapshot tag, e.g. ``"2.0.0"``.
+        path: the file's path inside the dataset, relative, with ``/`` separators.
+
+    Raises:
+        InputError: ``path`` is empty, absolute, or holds a ``:`` (which the route reads as a separator).
+    """
+    if not path or path.startswith("/") or ":" in path:
+        raise InputError(f"{path!r} is not a relative path inside OpenNeuro dataset {dataset_id}")
+    segment = urllib.parse.quote(path.replace("/", ":"), safe=":")
+    return f"https://openneuro.org/crn/datasets/{dataset_id}/snapshots/{version}/files/{segment}"
+
+
+_DS000240_VERSION = "2.0.0"  # the snapshot every ds000240 file below is taken from
+
+
+def _ds000240_file(path: str) -> DatasetFile:
+    """A file of ds000240 at snapshot `_DS000240_VERSION`, stored under its path in the dataset."""
+    return DatasetFile(openneuro_snapshot_url("ds000240", _DS000240_VERSION, path), path)
+
 
 OPENNEURO_ASL = Dataset(
     name="openneuro_asl",
     title="OpenNeuro ds000240: Resting State Perfusion in Healthy Aging (pCASL, ASL-BIDS), subject sub-01",
-    files=(
-        DatasetFile(f"{_DS000240}/dataset_description.json", "dataset_description.json"),
-        DatasetFile(f"{_DS000240}/sub-01/anat/sub-01_T1w.nii.gz", "sub-01/anat/sub-01_T1w.nii.gz"),
-        DatasetFile(f"{_DS000240}/sub-01/perf/sub-01_asl.nii.gz", "sub-01/perf/sub-01_asl.nii.gz"),
-        DatasetFile(f"{_DS000240}/sub-01/perf/sub-01_asl.json", "sub-01/perf/sub-01_asl.json"),
-        DatasetFile(f"{_DS000240}/sub-01/perf/sub-01_aslcontext.tsv", "sub-01/perf/sub-01_aslcontext.tsv"),
+    files=tuple(
+        _ds000240_file(path)
+        for path in (
+            "dataset_description.json",
+            "sub-01/anat/sub-01_T1w.nii.gz",
+            "sub-01/perf/sub-01_asl.nii.gz",
+            "sub-01/perf/sub-01_asl.json",
+            "sub-01/perf/sub-01_aslcontext.tsv",
+        )
     ),
     licence="CC0 1.0 (public domain dedication)",
     licence_url="https://creativecommons.org/publicdomain/zero/1.0/",
-    homepage="https://openneuro.org/datasets/ds000240/versions/2.0.0",
+    homepage=f"https://openneuro.org/datasets/ds000240/versions/{_DS000240_VERSION}",
     approx_size="about 20 MB for sub-01 (the whole dataset, 60 subjects, is about 1 GB)",
     used_for=(
         "ASL chapter (ICHOR): a real pCASL series (3 T Siemens Trio, 3D GRASE, labelling 1.6 s, "
@@ -125,10 +181,12 @@ OPENNEURO_ASL = Dataset(
     instructions=(
         "Cite Vidorreta et al. 2013, NeuroImage 66:662-671. The ASL series has 110 volumes: the first 10 are "
         "labelled m0scan in sub-01_aslcontext.tsv (M0 is included in the series), then 50 label/control pairs. "
-        "Files come from OpenNeuro's public S3 export of the latest snapshot, so they are unpinned: a new "
-        "snapshot changes them and the lock file will say so. For all 60 subjects: "
-        "`aws s3 sync --no-sign-request s3://openneuro.org/ds000240 <data_dir>/openneuro_asl` or "
-        "`openneuro download ds000240 <folder>`."
+        f"Files come from snapshot {_DS000240_VERSION} through OpenNeuro's file route "
+        f"(https://openneuro.org/crn/datasets/ds000240/snapshots/{_DS000240_VERSION}/files/...), and a published "
+        "snapshot never changes. OpenNeuro publishes no digest for them, so they are trusted on first use "
+        "(--allow-unpinned): the sha256 of the first download goes to the lock file, which then catches a corrupted "
+        "or truncated copy, not an update. For all 60 subjects of the same snapshot: "
+        f"`openneuro download --snapshot {_DS000240_VERSION} ds000240 <folder>` (the OpenNeuro CLI)."
     ),
 )
 

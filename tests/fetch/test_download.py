@@ -37,6 +37,10 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # A small file server whose misbehaviour the tests control
 
@@ -266,7 +270,8 @@ def test_trust_on_first_use_records_the_hash_then_refuses_a_changed_file(server,
 def test_fetch_unpacks_a_pinned_archive_once(server, register, tmp_path):
     archive = make_tar({"scans/s1.nii.gz": b"one", "scans/s2.nii.gz": b"two"}, "w:gz")
     server.files["/scans.tar.gz"] = archive
-    register("pinned", (DatasetFile(server.url("/scans.tar.gz"), "scans.tar.gz", sha(archive), len(archive), "x"),))
+    pinned = DatasetFile(server.url("/scans.tar.gz"), "scans.tar.gz", f"sha256:{sha(archive)}", len(archive), "x")
+    register("pinned", (pinned,))
 
     folder = fetch("pinned", data_dir=tmp_path, progress=False)
     assert (folder / "x" / "scans" / "s2.nii.gz").read_bytes() == b"two"
@@ -276,11 +281,60 @@ def test_fetch_unpacks_a_pinned_archive_once(server, register, tmp_path):
 
 def test_fetch_selects_files_and_rejects_unknown_ones(server, register, tmp_path):
     server.files["/a"], server.files["/b"] = b"a", b"b"
-    register("two", (DatasetFile(server.url("/a"), "a", sha(b"a")), DatasetFile(server.url("/b"), "b", sha(b"b"))))
+    pinned = {name: f"sha256:{sha(name.encode())}" for name in ("a", "b")}
+    register("two", (DatasetFile(server.url("/a"), "a", pinned["a"]), DatasetFile(server.url("/b"), "b", pinned["b"])))
     folder = fetch("two", data_dir=tmp_path, files=["b"], progress=False)
     assert sorted(path.name for path in folder.iterdir()) == ["b"]
     with pytest.raises(InputError, match="no file c"):
         fetch("two", data_dir=tmp_path, files=["c"], progress=False)
+
+
+def test_an_md5_pinned_file_downloads_verified_without_trust_on_first_use(server, register, tmp_path):
+    data = payload(30_000, seed=30)
+    server.files["/scans.tar"] = data
+    register("md5", (DatasetFile(server.url("/scans.tar"), "scans.tar", f"md5:{md5(data)}"),))
+    folder = fetch("md5", data_dir=tmp_path, progress=False)  # pinned: no allow_unpinned needed
+    assert (folder / "scans.tar").read_bytes() == data
+    assert sorted(path.name for path in folder.iterdir()) == ["scans.tar"], "a pinned file writes no lock line"
+
+
+def test_a_wrong_md5_is_a_checksum_error_and_leaves_no_file(server, register, tmp_path):
+    data = payload(30_000, seed=31)
+    server.files["/scans.tar"] = data
+    promised = md5(b"the archive the provider published")
+    register("md5", (DatasetFile(server.url("/scans.tar"), "scans.tar", f"md5:{promised}"),))
+    with pytest.raises(ChecksumError) as error:
+        fetch("md5", data_dir=tmp_path, progress=False)
+    message = str(error.value)
+    assert "scans.tar" in message and "md5" in message and promised in message and md5(data) in message
+    assert list((tmp_path / "md5").iterdir()) == [], "no file, .part or lock left"
+
+
+def test_a_present_file_with_the_right_md5_is_kept_and_a_damaged_one_replaced(server, register, tmp_path):
+    data = payload(30_000, seed=32)
+    server.files["/scans.tar"] = data
+    register("md5", (DatasetFile(server.url("/scans.tar"), "scans.tar", f"md5:{md5(data)}"),))
+    (tmp_path / "md5").mkdir()
+    (tmp_path / "md5" / "scans.tar").write_bytes(data)
+    fetch("md5", data_dir=tmp_path, progress=False)
+    assert server.requests == [], "a present file that matches its pin is not downloaded again"
+
+    (tmp_path / "md5" / "scans.tar").write_bytes(b"damaged on disk")
+    fetch("md5", data_dir=tmp_path, progress=False)
+    assert (tmp_path / "md5" / "scans.tar").read_bytes() == data
+    assert len(server.requests) == 1
+
+
+def test_download_takes_an_md5_checksum_and_refuses_two_pins(server, tmp_path):
+    data = payload(10_000, seed=33)
+    server.files["/a.bin"] = data
+    dest = download(server.url("/a.bin"), tmp_path / "a.bin", checksum=f"md5:{md5(data)}", progress=False)
+    assert dest.read_bytes() == data
+    with pytest.raises(InputError, match="not both"):
+        download(server.url("/a.bin"), dest, checksum=f"md5:{md5(data)}", sha256=sha(data), progress=False)
+    with pytest.raises(InputError, match="unknown algorithm"):
+        download(server.url("/a.bin"), dest, checksum=f"crc32:{'0' * 8}", progress=False)
+    assert len(server.requests) == 1, "a bad pin is refused before any request"
 
 
 def test_manual_dataset_raises_with_its_instructions(tmp_path):
@@ -504,8 +558,12 @@ def test_cli_list_and_info(cli, capsys):
     assert cli.main(["list"]) == 0
     listing = capsys.readouterr().out
     assert all(name in listing for name in DATASETS)
+    assert "md5 published for 3 of 4 files" in listing
     assert cli.main(["info", "ixi"]) == 0
-    assert "CC BY-SA 3.0" in capsys.readouterr().out
+    info = capsys.readouterr().out
+    assert "CC BY-SA 3.0" in info
+    assert "checksum: md5:34901a0593b41dd19c1a1f746eac2d58" in info, "the pin is shown with its algorithm"
+    assert "checksum: none published (trust on first use" in info  # IXI.xls
 
 
 def test_cli_fetch_says_trust_on_first_use_and_explains_manual_datasets(cli, capsys, server, register, tmp_path):

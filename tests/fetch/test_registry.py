@@ -1,14 +1,12 @@
 """The dataset registry: complete, consistent entries that fetch can act on safely."""
 
-import re
 from pathlib import PurePosixPath
 
 import pytest
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.fetch.registry import DATASETS, Dataset, get_dataset
-
-SHA256 = re.compile(r"[0-9a-f]{64}")
+from brainfm_lite.fetch.checksums import Checksum
+from brainfm_lite.fetch.registry import DATASETS, Dataset, DatasetFile, get_dataset, openneuro_snapshot_url
 
 
 def _is_safe_relative(path: str) -> bool:
@@ -42,7 +40,6 @@ def test_open_datasets_list_https_files_with_safe_names(name):
     for item in dataset.files:
         assert item.url.startswith("https://"), item.url
         assert _is_safe_relative(item.filename), item.filename
-        assert item.sha256 is None or SHA256.fullmatch(item.sha256), item.sha256
         assert item.size_bytes is None or item.size_bytes > 0
         assert item.extract_to is None or _is_safe_relative(item.extract_to)
 
@@ -75,3 +72,59 @@ def test_unknown_name_lists_known_names_and_suggests_the_closest():
 def test_entries_cannot_be_changed_by_accident():
     with pytest.raises(AttributeError):
         get_dataset("ixi").licence = "none"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Pins (issue 18, item 4): published digests where a provider has them, a fixed snapshot where it has none
+
+
+def test_ixi_archives_carry_the_md5_sums_torchio_publishes():
+    pins = {item.filename: item.checksum for item in get_dataset("ixi").files}
+    assert pins == {
+        "IXI-T1.tar": Checksum("md5", "34901a0593b41dd19c1a1f746eac2d58"),
+        "IXI-T2.tar": Checksum("md5", "e3140d78730ecdd32ba92da48c0a9aaa"),
+        "IXI-PD.tar": Checksum("md5", "88ecd9d1fa33cb4a2278183b42ffd749"),
+        "IXI.xls": None,  # no published digest: trust on first use
+    }
+
+
+def test_every_openneuro_file_comes_from_snapshot_2_0_0_by_its_path():
+    dataset = get_dataset("openneuro_asl")
+    route = "https://openneuro.org/crn/datasets/ds000240/snapshots/2.0.0/files/"
+    for item in dataset.files:
+        assert item.url == route + item.filename.replace("/", ":"), item.url
+    asl = next(item for item in dataset.files if item.filename == "sub-01/perf/sub-01_asl.nii.gz")
+    assert asl.url == route + "sub-01:perf:sub-01_asl.nii.gz"
+    assert dataset.homepage.endswith("/versions/2.0.0")
+    assert "2.0.0" in dataset.instructions and "latest" not in dataset.instructions
+
+
+def test_openneuro_snapshot_url_refuses_a_path_it_cannot_name():
+    for path in ("", "/sub-01/anat/T1w.nii.gz", "sub-01:anat"):
+        with pytest.raises(InputError, match="ds000240"):
+            openneuro_snapshot_url("ds000240", "2.0.0", path)
+
+
+def test_a_pin_is_read_from_its_written_form_and_written_back():
+    pin = DatasetFile("https://example.org/a", "a", "MD5:34901A0593B41DD19C1A1F746EAC2D58").checksum
+    assert pin == Checksum("md5", "34901a0593b41dd19c1a1f746eac2d58")
+    assert str(pin) == "md5:34901a0593b41dd19c1a1f746eac2d58"
+    assert Checksum.parse(f"sha256:{'ab' * 32}") == Checksum("sha256", "ab" * 32)
+
+
+MALFORMED_PINS = {
+    "no algorithm": ("34901a0593b41dd19c1a1f746eac2d58", "names no algorithm"),
+    "unknown algorithm": (f"sha1:{'a' * 40}", "unknown algorithm 'sha1'"),
+    "md5 too short": ("md5:34901a0593b41dd19c1a1f746eac2d5", "malformed"),
+    "sha256 given an md5": ("sha256:34901a0593b41dd19c1a1f746eac2d58", "malformed"),
+    "not hex": ("md5:34901a0593b41dd19c1a1f746eac2dzz", "malformed"),
+    "not a string": (12345, "must be a string"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_PINS))
+def test_a_malformed_pin_is_an_input_error_naming_the_file(case):
+    written, reason = MALFORMED_PINS[case]
+    with pytest.raises(InputError, match=reason) as error:
+        DatasetFile("https://example.org/IXI-T1.tar", "IXI-T1.tar", written)
+    assert "IXI-T1.tar" in str(error.value)
