@@ -75,8 +75,9 @@ def export_weights(source_dir: str | Path, dest_dir: str | Path, *, card: ModelC
     load_weights(model, tensors, strict=True)  # the export must load into the model its config describes
     dtype_name = str(dtype).removeprefix("torch.")
     config = json.loads((source_dir / CONFIG_NAME).read_text())
+    recorded = (config.get("metadata") or {}).get("preprocessing") or {}  # the pretrainer's recipe, if any
     card = replace(card, model_class=config["class"], parameters=sum(p.numel() for p in model.parameters()),
-                   dtype=dtype_name)
+                   dtype=dtype_name, preprocessing=card.preprocessing or recorded)
     config.update(dtype=dtype_name, model_card=card.to_dict(),
                   exported=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 

@@ -47,6 +47,8 @@ class ModelCard:
         intended_use: what the weights are for.
         limitations: what they do not do well, or not at all.
         provenance: where they came from: "commit", "date", "command" (more keys are shown too).
+        preprocessing: the preprocessing the training data had, a `~brainfm_lite.features.recipe.Recipe` record
+            (filled in by `export_weights` from the saved metadata; ``brainfm features`` reads it from there).
         model_class: the registered class `from_pretrained` rebuilds (filled in by `export_weights`).
         parameters: number of parameters (filled in by `export_weights`).
         dtype: how the weights are stored (filled in by `export_weights`).
@@ -63,6 +65,7 @@ class ModelCard:
     limitations: str = ("Trained briefly, at a small scale, on synthetic images: features and metrics will not carry "
                         "over to real scans without further training and validation.")
     provenance: dict = field(default_factory=dict)
+    preprocessing: dict = field(default_factory=dict)
     model_class: str = ""
     parameters: int = 0
     dtype: str = ""
@@ -91,7 +94,8 @@ class ModelCard:
         what = OBJECTIVES.get(self.objective, f"a model trained with the {self.objective!r} objective")
         settings = [("objective", self.objective), ("model class", self.model_class), ("parameters", _count(self)),
                     ("stored as", self.dtype), ("profile", self.profile), ("optimiser steps", self.steps),
-                    ("data", f"{self.data} (synthetic data, not for clinical use)")]
+                    ("data", f"{self.data} (synthetic data, not for clinical use)"),
+                    ("preprocessing", _preprocessing(self.preprocessing))]
         lines = [f"# {self.name}", "", f"{_capital(what)}, trained with `brainfm_lite` for the book *Brain MRI "
                  "Foundation Models, hands-on*.", "", NOT_CLINICAL, "", "## Training", "",
                  *_table(("setting", "value"), [(k, v) for k, v in settings if v not in ("", None)]), "",
@@ -127,6 +131,18 @@ def _format(value) -> str:
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, default=str)
     return str(value)
+
+
+def _preprocessing(record: dict) -> str:
+    """A recipe record in one line (`Recipe.summary`), or "" when there is none; JSON when it is not a recipe."""
+    if not record:
+        return ""
+    from brainfm_lite.features.recipe import Recipe  # here: the features package sits above models
+
+    try:
+        return f"{Recipe.from_dict(record).summary()} (how `brainfm features` prepares new scans to match)"
+    except InputError:
+        return _format(record)
 
 
 def _count(card: ModelCard) -> str:

@@ -19,7 +19,9 @@ the ViT of `structural_mae_encoder_config` with the same Trainer settings.
 Every pretrainer sees only its cohort's pretraining pool (`pretraining_subjects`): the training subjects of the
 cohort's ONE `~brainfm_lite.datasets.splits.evaluation_split`. The evaluations (`eval.asl_evaluation`,
 `eval.structural`, `eval.dense`) test on that split's in-site test subjects and held-out sites, which no
-pretraining run has seen; the saved encoder's metadata records the pool (``pretraining_pool``).
+pretraining run has seen; the saved encoder's metadata records the pool (``pretraining_pool``) and the
+preprocessing its data had (``preprocessing``, a `~brainfm_lite.features.recipe.Recipe`: ``brainfm features`` prepares
+new scans by it).
 
 A run folder holds the Trainer's ``metrics.jsonl`` and ``checkpoints/`` (``resume=True`` continues an interrupted
 run), the preprocessed subjects (``cbf_cache/`` or ``t1_cache/``, unless another ``cache_dir`` is given; share one
@@ -39,6 +41,7 @@ from brainfm_lite.datasets.seqinv_views import SeqInvPairs
 from brainfm_lite.datasets.simclr_views import ViewPairs
 from brainfm_lite.datasets.splits import evaluation_split, pretraining_pool
 from brainfm_lite.datasets.structural import StructuralDataset, structural_dataset
+from brainfm_lite.features.recipe import RECIPE_KEY, pretraining_recipe
 from brainfm_lite.models.encoders import EncoderConfig
 from brainfm_lite.models.hub import save_pretrained
 from brainfm_lite.models.mae import MAE, MAEConfig
@@ -165,7 +168,8 @@ def pretrain_mae(profile: Profile, out_dir: str | Path, *, resume: bool = False,
     """
     dataset, record = _cbf_data(profile, out_dir, cache_dir, n_jobs)
     metadata = {"objective": "mae", "profile": profile.to_dict(), "pretraining_pool": record,
-                "data": f"synthetic ASL cohort, {len(dataset)} CBF maps (the evaluation's test subjects held out)"}
+                "data": f"synthetic ASL cohort, {len(dataset)} CBF maps (the evaluation's test subjects held out)",
+                RECIPE_KEY: pretraining_recipe(profile, "CBF").to_dict()}
     return fit_and_save_encoder(mae_model(profile), dataset, mae_train_config(profile, **train_overrides), out_dir,
                                 resume=resume, metadata=metadata, keep_objective=True)
 
@@ -192,7 +196,7 @@ def pretrain_simclr(profile: Profile, out_dir: str | Path, *, resume: bool = Fal
                                         temperature=profile.contrastive_temperature))
     metadata = {"objective": "simclr", "profile": profile.to_dict(), "pretraining_pool": record,
                 "data": f"synthetic structural cohort, {len(dataset)} T1 images (the evaluation's test subjects "
-                        "held out)"}
+                        "held out)", RECIPE_KEY: pretraining_recipe(profile, "T1w").to_dict()}
     return fit_and_save_encoder(objective, ViewPairs(dataset), contrastive_train_config(profile, **train_overrides),
                                 out_dir, resume=resume, metadata=metadata)
 
@@ -217,7 +221,7 @@ def pretrain_seqinv(profile: Profile, out_dir: str | Path, *, variant: str = "se
                                         temperature=profile.contrastive_temperature))
     metadata = {"objective": variant, "profile": profile.to_dict(), "pretraining_pool": record,
                 "data": f"synthetic cohort qMRI maps, {len(dataset)} subjects (the evaluation's test subjects "
-                        "held out)"}
+                        "held out)", RECIPE_KEY: pretraining_recipe(profile, "T1w").to_dict()}
     return fit_and_save_encoder(objective, pairs, contrastive_train_config(profile, **train_overrides), out_dir,
                                 resume=resume, metadata=metadata)
 
@@ -233,7 +237,7 @@ def pretrain_mae_structural(profile: Profile, out_dir: str | Path, *, resume: bo
     dataset, record = _structural_data(profile, out_dir, cache_dir, n_jobs)
     metadata = {"objective": "mae", "profile": profile.to_dict(), "pretraining_pool": record,
                 "data": f"synthetic structural cohort, {len(dataset)} T1 images (the evaluation's test subjects "
-                        "held out)"}
+                        "held out)", RECIPE_KEY: pretraining_recipe(profile, "T1w").to_dict()}
     config = contrastive_train_config(profile, **train_overrides)
     return fit_and_save_encoder(mae_for_backbone(profile), dataset, config, out_dir, resume=resume, metadata=metadata)
 
@@ -267,7 +271,8 @@ def pretrain_simclr_cbf(profile: Profile, out_dir: str | Path, *, resume: bool =
         objective = SimCLR(SimCLRConfig(encoder=simclr_cbf_encoder_config(profile),
                                         temperature=profile.contrastive_temperature))
     metadata = {"objective": "simclr", "profile": profile.to_dict(), "pretraining_pool": record,
-                "data": f"synthetic ASL cohort, {len(dataset)} CBF maps (the evaluation's test subjects held out)"}
+                "data": f"synthetic ASL cohort, {len(dataset)} CBF maps (the evaluation's test subjects held out)",
+                RECIPE_KEY: pretraining_recipe(profile, "CBF").to_dict()}
     return fit_and_save_encoder(objective, ViewPairs(dataset), mae_train_config(profile, **train_overrides), out_dir,
                                 resume=resume, metadata=metadata)
 

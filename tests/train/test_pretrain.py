@@ -9,6 +9,7 @@ import torch
 
 from brainfm_lite.config import load_profile
 from brainfm_lite.errors import InputError
+from brainfm_lite.features.recipe import pretraining_recipe
 from brainfm_lite.models.encoders import ConvEncoder, ViTEncoder
 from brainfm_lite.models.hub import from_pretrained
 from brainfm_lite.train.pretrain import (
@@ -54,6 +55,7 @@ def test_simclr_on_cbf_maps_trains_the_profiles_cnn(tmp_path):
     assert config == simclr_cbf_encoder_config(cbf) and config.kind == "cnn" and config.widths == (8, 16, 32, 64)
     metadata = json.loads((folder / "config.json").read_text())["metadata"]
     assert metadata["objective"] == "simclr" and "CBF maps" in metadata["data"]
+    assert metadata["preprocessing"] == pretraining_recipe(cbf, "CBF").to_dict()  # `brainfm features` reads it
 
 
 def test_every_profile_builds_a_channels_last_cnn_backbone_and_a_vit_for_the_mae():
@@ -110,6 +112,7 @@ def test_a_few_steps_give_a_finite_loss_and_a_loadable_encoder(method, profile, 
     metadata = json.loads((folder / "config.json").read_text())["metadata"]
     assert metadata["objective"] == {"mae_structural": "mae"}.get(method, method)
     assert metadata["steps"] == 2 and metadata["last_loss"] == pytest.approx(lines[-1]["loss"])
+    assert metadata["preprocessing"] == pretraining_recipe(profile, "T1w").to_dict()  # `brainfm features` reads it
     assert encoder(torch.zeros(1, 1, 32, 32, 32)).shape == (1, encoder.feature_dim)
 
 
