@@ -6,6 +6,7 @@
     brainfm preprocess IN.nii.gz OUT.nii.gz [--spacing-mm 2] [--register rigid|affine|none]
     brainfm cbf BIDS_ROOT --participant L [--session S] [--out DIR] [--gm P --wm P --csf P]   # ASL-BIDS -> CBF
     brainfm features --encoder DIR INPUT... --out FILE.csv   # T1 scans (or CBF maps) -> encoder features, one row each
+    brainfm recon FILE.h5 --R 4 --out DIR [--prior DIR] [--mask retrospective|acquired]   # fastMRI file -> recon
     brainfm data list | info NAME | fetch NAME [--allow-unpinned] [--data-dir D] | prepare-fastmri SRC
     brainfm pretrain mae --profile smoke [--out DIR] [--resume] [--set n_asl_subjects=50 ...]
     brainfm pretrain simclr|seqinv|mae_structural|simclr_cbf --profile smoke [--variant seqinv|seqaug|baseline]
@@ -288,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     from brainfm_lite.features.command import add_features_parser
 
     add_features_parser(sub)  # brainfm features --encoder DIR INPUT...: scans -> features (brainfm_lite/features)
+
+    from brainfm_lite.fastmri.command import add_recon_parser
+
+    add_recon_parser(sub)  # brainfm recon FILE.h5 --R 4 --out DIR: fastMRI file -> recon (brainfm_lite/fastmri)
 
     # Everything after "data" goes to the data CLI (brainfm_lite.fetch.cli), which has its own --help; it is parsed
     # there so that other commands do not import the fetch package (h5py, seconds). No prefix character of this
