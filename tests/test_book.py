@@ -89,6 +89,38 @@ def test_chapters_import_the_package_from_its_subpackages(notebook):
     assert not deep, f"import these from their subpackage instead: {deep}"
 
 
+EXERCISE = re.compile(r"^```\{exercise\}[^\n]*\n:label: (\S+)", re.M)
+SOLUTION_START = re.compile(r"^```\{solution-start\} (\S+)", re.M)
+MIN_EXERCISES = 2
+
+
+def exercises_and_solution_code(notebook: Path) -> dict[str, list[str]]:
+    """Each exercise label of a chapter -> the code cells of its gated solution (``solution-start`` ... ``solution-end``),
+    or [] where it has no solution or one without code."""
+    found, current = {}, None
+    for cell in _cells(notebook):
+        if cell.cell_type == "markdown":
+            for label in EXERCISE.findall(cell.source):
+                found.setdefault(label, [])
+            starts = SOLUTION_START.findall(cell.source)
+            current = starts[-1] if starts else current
+            if "```{solution-end}" in cell.source:
+                current = None
+        elif current is not None:
+            found.setdefault(current, []).append(cell.source)
+    return found
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_chapter_has_exercises_whose_solutions_are_code_that_runs_with_it(notebook):
+    """At least two exercises, each with a gated solution holding code cells: the chapter's smoke run in
+    `test_every_chapter_executes_at_smoke` executes them, so a solution that stops working fails the suite."""
+    exercises = exercises_and_solution_code(notebook)
+    assert len(exercises) >= MIN_EXERCISES, f"{len(exercises)} exercises, want at least {MIN_EXERCISES}"
+    without_code = sorted(label for label, code in exercises.items() if not any(c.strip() for c in code))
+    assert not without_code, f"exercises without a solution that runs code: {without_code}"
+
+
 @pytest.mark.book
 def test_every_chapter_executes_at_smoke(smoke_book):
     run, build, _ = smoke_book
@@ -123,6 +155,7 @@ def test_html_book_renders_with_provenance_on_each_chapter(smoke_book):
         html = page.read_text()
         assert "How this page was produced" in html and "smoke" in html
         assert "<img" in html, f"{page.name} shows no figure"
+        assert html.count('class="solution dropdown') >= MIN_EXERCISES, f"{page.name}: solutions not hidden"
 
 
 @pytest.mark.book
