@@ -99,6 +99,14 @@ class EncoderConfig:
         return cls(**{"kind": "vit", "pos_embed_type": "sincos", "cls_token": True, **ENCODER_PRESETS[name],
                       **overrides})
 
+    def describe(self) -> str:
+        """The architecture in a few words, for printouts (e.g. "3D CNN of 4 stages, widths 16-32-64-128")."""
+        if self.kind == "cnn":
+            return f"3D CNN of {len(self.widths)} stages, widths {'-'.join(map(str, self.widths))}"
+        if self.kind == "resnet":
+            return f"3D ResNet-{self.resnet_depth}"
+        return f"ViT of {self.num_layers} blocks, width {self.hidden_size}, patch {self.patch_size[0]}"
+
     @property
     def grid_size(self) -> tuple[int, int, int]:
         """ViT patches along X, Y, Z."""

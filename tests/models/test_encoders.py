@@ -66,3 +66,10 @@ def test_config_accepts_json_lists():
     config = EncoderConfig(kind="vit", img_size=[32, 32, 32], patch_size=[8, 8, 8], hidden_size=48, num_heads=4)
     assert config.img_size == (32, 32, 32) and config.patch_size == (8, 8, 8)
     assert config.grid_size == (4, 4, 4)
+
+
+def test_a_printout_names_the_architecture_that_was_built():
+    """Chapter 6 prints the backbone it trained; a CNN must not be described with the ViT defaults of its config."""
+    assert EncoderConfig(kind="cnn", widths=(16, 32, 64, 128)).describe() == "3D CNN of 4 stages, widths 16-32-64-128"
+    assert EncoderConfig.preset("tiny").describe().startswith("ViT of ")
+    assert EncoderConfig(kind="resnet", resnet_depth=18).describe() == "3D ResNet-18"
