@@ -95,8 +95,8 @@ MIN_EXERCISES = 2
 
 
 def exercises_and_solution_code(notebook: Path) -> dict[str, list[str]]:
-    """Each exercise label of a chapter -> the code cells of its gated solution (``solution-start`` ... ``solution-end``),
-    or [] where it has no solution or one without code."""
+    """Each exercise label of a chapter -> the code cells of its gated solution (``solution-start`` ...
+    ``solution-end``), or [] where it has no solution or one without code."""
     found, current = {}, None
     for cell in _cells(notebook):
         if cell.cell_type == "markdown":
