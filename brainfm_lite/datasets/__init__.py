@@ -9,11 +9,16 @@ from brainfm_lite.datasets.recon_slices import SliceDataset, load_fastmri_kspace
 from brainfm_lite.datasets.seqinv_views import SEQINV_VARIANTS, SeqInvPairs, SeqInvViewConfig, SeqInvViews
 from brainfm_lite.datasets.simclr_views import SimCLRViewConfig, SimCLRViews, ViewPairs
 from brainfm_lite.datasets.splits import SiteSplit, evaluation_split, pretraining_pool, site_splits
-from brainfm_lite.datasets.structural import StructuralDataset, structural_cohort, structural_dataset
+from brainfm_lite.datasets.structural import (
+    StructuralDataset,
+    structural_cohort,
+    structural_dataset,
+    structural_dataset_for_encoder,
+)
 
 __all__ = [
     "CbfDataset", "RandSmoothDeform", "SEQINV_VARIANTS", "SeqInvPairs", "SeqInvViewConfig", "SeqInvViews",
     "SimCLRViewConfig", "SimCLRViews", "SiteSplit", "SliceDataset", "StructuralDataset", "SubjectDataset",
     "ViewPairs", "asl_cbf_dataset", "evaluation_split", "load_fastmri_kspace", "pretraining_pool", "recon_datasets",
-    "site_splits", "structural_cohort", "structural_dataset",
+    "site_splits", "structural_cohort", "structural_dataset", "structural_dataset_for_encoder",
 ]

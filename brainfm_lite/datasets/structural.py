@@ -19,12 +19,15 @@ gives its ASL cohort::
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from brainfm_lite.config import Profile
 from brainfm_lite.datasets.base import SubjectDataset
+from brainfm_lite.errors import InputError
+from brainfm_lite.features.recipe import read_recipe
 from brainfm_lite.preprocess.crop import crop_or_pad
 from brainfm_lite.preprocess.intensity import zscore
 from brainfm_lite.sim.cohort import make_cohort
@@ -99,3 +102,24 @@ def structural_dataset(profile: Profile, *, cache_dir: str | Path | None = None,
     and the structural tasks (all) read."""
     return StructuralDataset(structural_cohort(profile), indices, size=(profile.contrastive_image_size,) * 3,
                              cache_dir=cache_dir)
+
+
+def structural_dataset_for_encoder(profile: Profile, encoder_dir: str | Path, *,
+                                   cache_dir: str | Path | None = None) -> StructuralDataset:
+    """The profile's structural cohort (its subjects, sites and seed) simulated at the grid a saved T1 encoder was
+    pretrained on: the voxel size and input shape of the preprocessing recipe in its config.json
+    (`features.recipe.read_recipe`). The book's chapters give a shipped reference encoder (3 mm, 48^3) the smoke
+    cohort this way, rather than the 4 mm, 32^3 images it never saw.
+
+    Raises:
+        InputError: the folder has no recipe (named by `read_recipe`), or its encoder is not a T1 encoder.
+    """
+    recipe = read_recipe(encoder_dir)
+    if recipe.modality != "T1w":
+        raise InputError(f"{Path(encoder_dir) / 'config.json'}: preprocessing modality {recipe.modality!r}; the "
+                         "structural cohort is T1-weighted (an encoder pretrained on T1w images)")
+    if len(set(recipe.shape)) != 1:
+        raise InputError(f"{Path(encoder_dir) / 'config.json'}: preprocessing shape {list(recipe.shape)} is not a "
+                         "cube; the structural cohort is cropped to cubes")
+    at_grid = dataclasses.replace(profile, spacing_mm=recipe.spacing_mm, contrastive_image_size=recipe.shape[0])
+    return structural_dataset(at_grid, cache_dir=cache_dir)

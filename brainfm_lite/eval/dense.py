@@ -207,6 +207,14 @@ def score_dense(model: SegmentationModel, dataset, indices, task: str, *, spacin
     return {metric: _nanmean(values) for metric, values in per_subject.items()}
 
 
+def dense_train_config(profile: Profile) -> TrainConfig:
+    """A dense run's training: ``dense_steps`` of ``dense_batch_size`` at ``dense_lr`` (`train_config_for`), a
+    metrics line every fifth of the run, no intermediate checkpoints (each run trains in a scratch folder)."""
+    return train_config_for(profile, steps=profile.dense_steps, batch_size=profile.dense_batch_size,
+                            lr=profile.dense_lr, log_every=max(1, profile.dense_steps // 5), checkpoint_every=None,
+                            progress=False)
+
+
 def evaluate_dense(profile: Profile, encoder_factories: dict, *, datasets: dict | None = None, tasks=DENSE_TASKS,
                    fractions=DENSE_FRACTIONS, seeds=None, freeze_encoder: bool = False,
                    train_config: TrainConfig | None = None, cache_dir: str | Path | None = None) -> list[dict]:
@@ -222,8 +230,7 @@ def evaluate_dense(profile: Profile, encoder_factories: dict, *, datasets: dict 
         fractions: shares of the training subjects whose labels are used (at least one subject).
         seeds: default ``range(profile.eval_seeds)``; each seeds the label subset and the training run.
         freeze_encoder: train the decoders only (a dense probe) instead of fine-tuning everything.
-        train_config: default: ``dense_steps`` of ``dense_batch_size`` at ``dense_lr`` (`train_config_for`), a
-            metrics line every fifth of the run, no intermediate checkpoints (each run trains in a scratch folder).
+        train_config: default `dense_train_config`.
 
     Returns:
         One dict per run and test set: ``encoder, task, fraction, seed, test, n_train, n_test`` and the task's
@@ -235,10 +242,7 @@ def evaluate_dense(profile: Profile, encoder_factories: dict, *, datasets: dict 
     for task in tasks:
         if task not in datasets:
             datasets[task] = dense_dataset(profile, lesions=task == "lesion", cache_dir=cache_dir)
-    if train_config is None:
-        train_config = train_config_for(profile, steps=profile.dense_steps, batch_size=profile.dense_batch_size,
-                                        lr=profile.dense_lr, log_every=max(1, profile.dense_steps // 5),
-                                        checkpoint_every=None, progress=False)
+    train_config = dense_train_config(profile) if train_config is None else train_config
     seeds = range(profile.eval_seeds) if seeds is None else seeds
     splits = {task: dense_split(datasets[task].sites(), seed=profile.seed) for task in tasks}
     rows = []

@@ -33,6 +33,47 @@ def cosine_distances(features) -> np.ndarray:
     return 1.0 - unit @ unit.T
 
 
+def nearest_neighbours(features, k: int = 3) -> np.ndarray:
+    """The `k` nearest other rows of each row of [N, F] by cosine distance after removing the mean feature (as
+    `contrast_subject_distances` measures): [N, k] int row indices, nearest first (ties: the lower index).
+
+    Raises:
+        InputError: `features` is not 2D, or holds `k` rows or fewer.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] <= k or k < 1:
+        raise InputError(f"need features [N, F] with more than k = {k} rows (k >= 1); got shape {x.shape}")
+    distance = cosine_distances(x - x.mean(axis=0))
+    np.fill_diagonal(distance, np.inf)  # a row is not its own neighbour
+    return np.argsort(distance, axis=1, kind="stable")[:, :k]
+
+
+def neighbour_summary(features, ages, sites, k: int = 3) -> dict[str, float]:
+    """What an embedding's nearest neighbours share: the mean absolute age difference (years) of each subject to its
+    `k` nearest neighbours (`nearest_neighbours`) and, for comparison, to every other subject; and the share of
+    those neighbours scanned at the subject's own site beside that of every other subject. An embedding ordered by
+    anatomy has neighbours of similar age; one ordered by scanner has neighbours from the same site.
+
+    Args:
+        features: [N, F]; ages: [N] years; sites: [N] site labels.
+
+    Returns:
+        ``{"neighbour_age_gap", "any_age_gap", "neighbour_same_site", "any_same_site"}``.
+    """
+    ages, sites = np.asarray(ages, dtype=np.float64), np.asarray(sites)
+    neighbours = nearest_neighbours(features, k)
+    if not len(ages) == len(sites) == len(neighbours):
+        raise InputError(f"need one age and one site per row of features; got {len(ages)} ages, {len(sites)} sites "
+                         f"for {len(neighbours)} rows")
+    others = ~np.eye(len(ages), dtype=bool)
+    age_gap = np.abs(ages[:, None] - ages[None, :])
+    same_site = sites[:, None] == sites[None, :]
+    rows = np.arange(len(ages))[:, None]
+    return {"neighbour_age_gap": float(age_gap[rows, neighbours].mean()), "any_age_gap": float(age_gap[others].mean()),
+            "neighbour_same_site": float(same_site[rows, neighbours].mean()),
+            "any_same_site": float(same_site[others].mean())}
+
+
 def contrast_subject_distances(features) -> dict[str, float]:
     """Mean same-subject (across contrasts) and same-contrast (across subjects) distances.
 

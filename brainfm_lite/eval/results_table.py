@@ -95,7 +95,10 @@ def _duration(seconds: float) -> str:
 
 
 def _mean_std(row: dict, metric: str) -> str:
-    return f"{row[f'{metric}_mean']:.2f} ± {row[f'{metric}_std']:.2f}"
+    mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
+    if mean is None or not math.isfinite(mean):  # undefined (a test set of one class), null in a recorded JSON
+        return "n/a"
+    return f"{mean:.2f} ± {std:.2f}" if std is not None and math.isfinite(std) else f"{mean:.2f}"
 
 
 def _value_sd(row: dict, key: str) -> str:

@@ -131,7 +131,6 @@ def seqinv_findings(distances: dict[str, dict], table: list[dict], *, profile: P
     if profile is not None and profile.name == "smoke":
         lines.append(f"- At smoke every encoder saw {profile.seqinv_steps} pretraining steps and every decoder "
                      f"{profile.dense_steps} steps on 1-3 subjects, with {profile.eval_seeds} seed: differences of "
-                     "this size are noise. Read these numbers as a check that the pipeline runs, and the colab or "
-                     "full profile (and `brainfm evaluate structural`, the comparison of every method) for what the "
-                     "method does.")
+                     "this size are noise. Read these numbers as a check that the pipeline runs, and the reference "
+                     "run (`brainfm results structural --profile reference`, section 7.6) for what the method does.")
     return lines

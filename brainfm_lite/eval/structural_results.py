@@ -31,9 +31,10 @@ whether it ran or was cached, ``resumed_from``), ``seeds``, ``tables`` (``classi
 `eval.probe.summarise`; ``dense``: `eval.dense.summarise_dense`; ``distances``: per method the same-subject and
 same-contrast distance and their ratio, below 1 = anatomy wins), ``claims`` (`eval.structural_claim_rules`) and
 ``settings`` (what ran and what was left out, the pretraining summaries with loss against chance and embedding SD,
-the shipped encoders' check), and the SimCLR and SeqInv encoders are exported as float16 weights with model cards to
-``weights/simclr_t1/`` and ``weights/seqinv_t1/`` beside the JSON (`models.export.export_weights`, within the budget
-of every shipped weight together).
+the shipped encoders' check, the shipped segmenter's scores), and the SimCLR and SeqInv encoders are exported as
+float16 weights with model cards to ``weights/simclr_t1/`` and ``weights/seqinv_t1/`` beside the JSON
+(`models.export.export_weights`, within the budget of every shipped weight together), with SeqInv's encoder and its
+U-Net decoder fine-tuned on tissue segmentation in ``weights/seqinv_t1_tissue/`` (`SEGMENTER_NAME`).
 """
 
 from __future__ import annotations
@@ -53,10 +54,14 @@ from brainfm_lite.eval.comparison import COMPARISON_METHODS, encoder_factory, pr
 from brainfm_lite.eval.dense import (
     DENSE_FRACTIONS,
     DENSE_TASKS,
+    TISSUE_NAMES,
     dense_dataset,
     dense_split,
+    dense_train_config,
     evaluate_dense,
+    score_dense,
     summarise_dense,
+    train_dense,
 )
 from brainfm_lite.eval.feature_distance import contrast_images, contrast_subject_distances, encode_contrasts
 from brainfm_lite.eval.probe import summarise
@@ -73,7 +78,7 @@ from brainfm_lite.eval.seqinv_report import dense_metric
 from brainfm_lite.eval.structural import STRUCTURAL_FRACTIONS, evaluate_structural, structural_splits
 from brainfm_lite.eval.structural_claim_rules import structural_claims
 from brainfm_lite.models.export import export_weights
-from brainfm_lite.models.hub import CONFIG_NAME, from_pretrained
+from brainfm_lite.models.hub import CONFIG_NAME, from_pretrained, save_pretrained
 from brainfm_lite.provenance import environment, repo_root, resolve_device
 from brainfm_lite.train.pretrain import (
     ENCODER_DIR,
@@ -85,6 +90,8 @@ from brainfm_lite.train.pretrain import (
 STRUCTURAL_METHODS = COMPARISON_METHODS  # scratch, simclr, seqinv, seqaug, baseline, mae
 _PRETRAINED = tuple(m for m in STRUCTURAL_METHODS if m != "scratch")
 _WEIGHT_NAMES = {"simclr": "simclr_t1", "seqinv": "seqinv_t1"}  # exported folder of each shipped encoder
+SEGMENTER_ENCODER = "seqinv"  # the encoder of the shipped tissue segmenter
+SEGMENTER_NAME = "seqinv_t1_tissue"  # its exported folder
 DISTANCE_KINDS = ("t1w", "t2w", "pdw", "flair")  # the clinical presets of chapter 7's distance ratio
 DISTANCE_SUBJECTS = 8  # held-out test subjects the distances are measured on
 _RESULTS_NAME = "structural.json"
@@ -213,6 +220,12 @@ def structural_reference_results(profile: Profile, run_dir: str | Path, *, resum
         settings["weights"] = {method: path.relative_to(out.parent).as_posix() for method, path in weights.items()}
         settings["weights_check"] = shipped_encoder_check(weights, profile, settings["distances"]["subjects"])
         current["status"] = "ran"
+    if "tissue" in dense_data:
+        with stage(stages, "export_segmenter") as current:
+            settings["segmenter"], current["status"] = _export_segmenter(
+                profile, encoder_dirs[SEGMENTER_ENCODER], dense_data["tissue"], run_dir, out.parent / "weights",
+                resume=resume, command=command, env=env)
+            settings["segmenter"]["weights"] = Path(settings["segmenter"]["weights"]).relative_to(out.parent).as_posix()
     provenance = run_provenance(env, profile, command, stages, time.perf_counter() - start)
     if resume:  # stages computed by an earlier run: its provenance says where, when and how long
         earlier = earlier_provenance(out, profile)
@@ -379,6 +392,51 @@ def _export(method: str, encoder: Path, weights_root: Path, profile: Profile, ta
             "metrics": {k: v for k, v in metrics.items() if _finite(v)},
             "provenance": {"commit": env["git_commit"], "date": env["date_utc"], "command": command}}
     return export_weights(encoder, weights_root / _WEIGHT_NAMES[method], card=card, budget_root=weights_root)
+
+
+def _export_segmenter(profile: Profile, encoder_dir: Path, data, run_dir: Path, weights_root: Path, *, resume: bool,
+                      command: str, env: dict) -> tuple[dict, str]:
+    """The `SEGMENTER_ENCODER`'s encoder fine-tuned with its U-Net decoder on tissue segmentation with every label
+    of the dense split's training site (the sweep's run of seed 0, trained again the same way), saved in
+    ``run_dir/segmenter`` and exported as float16 with a model card to ``weights_root/<SEGMENTER_NAME>``, so that
+    chapter 7 can show a segmentation from the reference encoder. With `resume`, a segmenter already saved from this
+    very encoder is exported again without training.
+
+    Returns:
+        ({"encoder", "task", "steps", "train_site", "n_train", "scores" (test -> Dice and HD95 means), "weights"},
+        "ran" or "cached").
+    """
+    saved = run_dir / "segmenter"
+    encoder_created = json.loads((encoder_dir / CONFIG_NAME).read_text())["created"]
+    split = dense_split(data.sites(), seed=profile.seed)
+    previous = json.loads((saved / CONFIG_NAME).read_text()).get("metadata", {}) \
+        if (saved / CONFIG_NAME).is_file() else {}
+    if resume and previous.get("encoder_created") == encoder_created and previous.get("steps") == profile.dense_steps:
+        metadata, status = previous, "cached"
+    else:
+        model = train_dense(encoder_factory(profile, encoder_dir)(), data, split.train, "tissue",
+                            train_config=dense_train_config(profile), seed=0, feature_size=profile.dense_feature_size)
+        scores = {test: {k: round(float(v), 4) for k, v in score_dense(model, data, rows, "tissue",
+                                                                          spacing_mm=profile.spacing_mm).items()}
+                  for test, rows in split.tests().items()}
+        encoder_metadata = json.loads((encoder_dir / CONFIG_NAME).read_text()).get("metadata", {})
+        metadata = {"objective": "tissue segmentation", "encoder": SEGMENTER_ENCODER,
+                    "encoder_created": encoder_created, "steps": profile.dense_steps, "train_site": split.train_site,
+                    "n_train": int(split.train.size), "classes": {"0": "background", **{str(k): v for k, v in
+                                                                                      TISSUE_NAMES.items()}},
+                    "scores": scores, "preprocessing": encoder_metadata.get("preprocessing")}
+        save_pretrained(model, saved, metadata=metadata)
+        status = "ran"
+    card = {"name": SEGMENTER_NAME, "objective": "tissue segmentation", "profile": profile.name,
+            "steps": profile.dense_steps,
+            "data": f"the SeqInv encoder of this run fine-tuned with a U-Net decoder on the {metadata['n_train']} "
+                    f"subjects of site {metadata['train_site']} (every label), {profile.dense_volume_size}^3 at "
+                    f"{profile.spacing_mm:g} mm; classes {', '.join(metadata['classes'].values())}",
+            "metrics": {f"Dice, {test.replace('_', ' ')}": value["dice"] for test, value in metadata["scores"].items()},
+            "provenance": {"commit": env["git_commit"], "date": env["date_utc"], "command": command}}
+    path = export_weights(saved, weights_root / SEGMENTER_NAME, card=card, budget_root=weights_root)
+    summary = {key: metadata[key] for key in ("encoder", "steps", "train_site", "n_train", "scores")}
+    return {"task": "tissue", **summary, "weights": str(path)}, status
 
 
 def structural_results_path(profile_name: str) -> Path:

@@ -17,13 +17,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 from monai.networks.blocks import UnetOutBlock, UnetrBasicBlock, UnetrPrUpBlock, UnetrUpBlock
 from torch import nn
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.models.encoders import Encoder
+from brainfm_lite.models.encoders import Encoder, EncoderConfig, build_encoder
+from brainfm_lite.models.hub import register_model
 
 NORM = "instance"  # batch statistics of 1-2 volumes a step are too noisy for batch norm
 
@@ -144,8 +146,34 @@ def build_decoder(encoder: Encoder, out_channels: int, feature_size: int = 16) -
     return UNetDecoder(encoder, out_channels, feature_size)
 
 
+@dataclass
+class SegmentationConfig:
+    """What rebuilds a `SegmentationModel` (`save_pretrained` / `from_pretrained`).
+
+    Attributes:
+        encoder: the encoder's `EncoderConfig` (a dict is accepted, as read back from config.json).
+        n_classes: output channels.
+        feature_size: decoder width at full resolution.
+    """
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    n_classes: int = 4
+    feature_size: int = 16
+
+    def __post_init__(self):
+        if isinstance(self.encoder, dict):
+            self.encoder = EncoderConfig(**self.encoder)
+        if self.n_classes < 1 or self.feature_size < 1:
+            raise InputError(f"n_classes and feature_size must be at least 1; got {self.n_classes}, "
+                             f"{self.feature_size}")
+
+
+@register_model
 class SegmentationModel(nn.Module):
     """Encoder + dense decoder: [B, C, X, Y, Z] -> [B, n_classes, X, Y, Z] logits (or an image for n_classes=1).
+
+    Saved and loaded whole like the encoders (`save_pretrained`, `export_weights`, `from_pretrained`); a frozen
+    encoder is a training choice and is not saved.
 
     Args:
         encoder: any `Encoder` (pretrained or not); X, Y, Z must be its ``img_size`` for a ViT and a multiple of
@@ -162,10 +190,17 @@ class SegmentationModel(nn.Module):
         self.encoder = encoder
         self.decoder = build_decoder(encoder, n_classes, feature_size)
         self.n_classes = n_classes
+        self.config = SegmentationConfig(encoder=encoder.config, n_classes=n_classes, feature_size=feature_size)
         self.freeze_encoder = freeze_encoder
         if freeze_encoder:
             encoder.requires_grad_(False)
             encoder.eval()
+
+    config_class = SegmentationConfig
+
+    @classmethod
+    def from_config(cls, config: SegmentationConfig) -> "SegmentationModel":
+        return cls(build_encoder(config.encoder), config.n_classes, feature_size=config.feature_size)
 
     def train(self, mode: bool = True) -> "SegmentationModel":
         super().train(mode)

@@ -63,8 +63,9 @@ CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "module")
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DistributedDataParallel, torch.compile
 MAE_DECODER_KEY = re.compile(r"(^|\.)(decoder_\w+|mask_tokens)(\.|$)")
 MAE_FINAL_NORM_KEY = re.compile(r"(^|\.)blocks\.\d+\.(weight|bias)$")  # transformer blocks have no bare weight
+# where registered classes live
 MODEL_MODULES = tuple(f"brainfm_lite.models.{name}" for name in ("encoders", "mae", "simclr", "seqinv", "diffusion",
-                                                                    "recon_unet"))  # where registered classes live
+                                                                    "recon_unet", "decoders"))
 
 _MODELS: dict[str, type[nn.Module]] = {}
 

@@ -1,13 +1,16 @@
 """Figures of the method comparison (chapter 7): dense-task scores against label fraction, same-subject vs
-same-contrast feature distances."""
+same-contrast feature distances, and a tissue segmentation beside its truth."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch
 
 from brainfm_lite.errors import InputError
 
+TISSUE_CLASSES = {1: ("CSF", "tab:blue"), 2: ("GM", "tab:gray"), 3: ("WM", "tab:orange")}  # task class -> name, colour
 TEST_TITLES = {"in_site": "training site (held-out subjects)", "unseen_site": "unseen sites"}
 
 
@@ -54,3 +57,31 @@ def plot_feature_distances(distances: dict[str, dict], *, ax=None):
     ax.figure.tight_layout()
     return ax.figure
 
+
+
+def plot_tissue_segmentation(image: np.ndarray, predicted: np.ndarray, truth: np.ndarray, *, title: str = ""):
+    """The middle axial slice of a T1 image [X, Y, Z], a predicted tissue map and its truth (classes 0 background,
+    1 CSF, 2 GM, 3 WM, as `eval.segmentation.TISSUE_LABEL_MAP` maps them), with a legend of the classes; the
+    patient's left on the image's left."""
+    image, predicted, truth = (np.asarray(a).reshape(np.shape(a)[-3:]) for a in (image, predicted, truth))
+    if not image.shape == predicted.shape == truth.shape:
+        raise InputError(f"image, prediction and truth must share one shape; got {image.shape}, {predicted.shape}, "
+                         f"{truth.shape}")
+    z = image.shape[2] // 2
+    colours = ListedColormap(["black"] + [colour for _, colour in TISSUE_CLASSES.values()])
+    fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.2))
+    axes[0].imshow(image[:, :, z].T, cmap="gray", origin="lower")
+    for ax, labels in zip(axes[1:], (predicted, truth)):
+        ax.imshow(labels[:, :, z].T, cmap=colours, vmin=0, vmax=len(TISSUE_CLASSES), origin="lower",
+                  interpolation="nearest")
+    for ax, name in zip(axes, ("T1 (z-scored)", "predicted", "truth")):
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].text(0.03, 0.03, "L", color="yellow", fontsize=8, transform=axes[0].transAxes)
+    axes[0].text(0.88, 0.03, "R", color="yellow", fontsize=8, transform=axes[0].transAxes)
+    fig.legend(handles=[Patch(color=colour, label=name) for name, colour in TISSUE_CLASSES.values()],
+               loc="lower center", ncol=len(TISSUE_CLASSES), fontsize=8, frameon=False)
+    fig.suptitle(title or "tissue segmentation (middle axial slice)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig

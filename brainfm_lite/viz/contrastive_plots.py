@@ -79,6 +79,41 @@ def plot_embedding_by_site_and_age(points: np.ndarray, sites, ages, *, title: st
     return fig
 
 
+def plot_nearest_neighbours(images, neighbours, ages, sites, *, queries=(0, 1, 2, 3), title: str = ""):
+    """One row per query subject: its middle axial slice, then those of its nearest neighbours, each titled with
+    age and site; the patient's left is on the image's left (the book's neurological convention), as marked.
+
+    Args:
+        images: [N, 1, X, Y, Z] or [N, X, Y, Z] volumes (RAS voxel order).
+        neighbours: [N, k] row indices of each subject's neighbours, nearest first (`eval.nearest_neighbours`).
+        ages: [N] years; sites: [N].
+        queries: the subjects shown, one per row.
+    """
+    images = np.asarray(images)
+    neighbours = np.asarray(neighbours)
+    if images.ndim not in (4, 5) or neighbours.ndim != 2 or not len(images) == len(neighbours) == len(ages):
+        raise InputError(f"need images [N, (1,) X, Y, Z], neighbours [N, k] and N ages; got {images.shape}, "
+                         f"{neighbours.shape}, {len(ages)} ages")
+    volumes = images.reshape(len(images), *images.shape[-3:])
+    k = neighbours.shape[1]
+    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.9 * (k + 1), 2.0 * len(queries)), squeeze=False)
+    for row, query in enumerate(queries):
+        for column, subject in enumerate([query, *neighbours[query]]):
+            ax = axes[row, column]
+            volume = volumes[subject]
+            ax.imshow(volume[:, :, volume.shape[2] // 2].T, cmap="gray", origin="lower")  # x to the right: R
+            role = "subject" if column == 0 else f"neighbour {column}"
+            ax.set_title(f"{role}\n{ages[subject]:.0f} y, site{int(sites[subject]):02d}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0 and column == 0:
+                ax.text(0.03, 0.03, "L", color="yellow", fontsize=8, transform=ax.transAxes)
+                ax.text(0.88, 0.03, "R", color="yellow", fontsize=8, transform=ax.transAxes)
+    fig.suptitle(title or "nearest neighbours in feature space (middle axial slice)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_structural_scores(table: list[dict], *, task: str, mode: str, metric: str = "auc", encoders=None,
                            ax=None):
     """Bars of `metric` (mean, whiskers: spread over seeds) per encoder and label fraction, in- and

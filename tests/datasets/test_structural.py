@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from brainfm_lite.datasets.structural import STRUCTURAL_TASKS, StructuralDataset
+from brainfm_lite.config import load_profile
+from brainfm_lite.datasets.structural import (
+    STRUCTURAL_TASKS,
+    StructuralDataset,
+    structural_dataset,
+    structural_dataset_for_encoder,
+)
 from brainfm_lite.errors import InputError
+from brainfm_lite.models import EncoderConfig, build_encoder, save_pretrained
 from brainfm_lite.sim.cohort import make_cohort
 
 
@@ -53,3 +60,31 @@ def test_bad_arguments_raise_input_error(cohort):
         StructuralDataset(cohort, indices=[5])
     with pytest.raises(InputError):
         StructuralDataset(cohort).prepare()
+
+
+def _saved_encoder(folder, **recipe_changes):
+    """A small CNN encoder saved with a T1 recipe of 5 mm and 16^3, changed by `recipe_changes`."""
+    recipe = {"modality": "T1w", "spacing_mm": 5.0, "shape": [16, 16, 16], "registration": "none",
+              "bias_correct": False, "brain_mask": "otsu", "clip": None, "intensity": "zscore", **recipe_changes}
+    encoder = build_encoder(EncoderConfig(kind="cnn", img_size=(16, 16, 16), widths=(4, 8)))
+    return save_pretrained(encoder, folder, metadata={"preprocessing": recipe})
+
+
+def test_the_cohort_for_an_encoder_is_simulated_at_its_recipes_grid(tmp_path):
+    profile = load_profile("smoke", contrastive_subjects=3, n_sites=2)  # 4 mm, 32^3
+    data = structural_dataset_for_encoder(profile, _saved_encoder(tmp_path / "enc"))
+    own = structural_dataset(profile)
+    assert data.size == (16, 16, 16) and data.cohort[0].spacing_mm == 5.0
+    assert data[0]["image"].shape == (1, 16, 16, 16)
+    # the same subjects: ages and sites of the profile's cohort
+    assert [data.cohort[k].age for k in range(3)] == pytest.approx([own.cohort[k].age for k in range(3)])
+    assert data.sites().tolist() == own.sites().tolist()
+
+
+@pytest.mark.parametrize("changes, message", [({"modality": "CBF", "brain_mask": "nonzero"}, "modality 'CBF'"),
+                                              ({"shape": [16, 16, 8]}, "not a cube")])
+def test_an_encoder_of_another_modality_or_grid_shape_is_refused_naming_its_config(tmp_path, changes, message):
+    folder = _saved_encoder(tmp_path / "enc", **changes)
+    with pytest.raises(InputError, match=message) as error:
+        structural_dataset_for_encoder(load_profile("smoke"), folder)
+    assert "config.json" in str(error.value)

@@ -41,6 +41,14 @@ def test_results_markdown_pairs_in_site_and_unseen_site_on_one_line():
     assert len(lines) == 2 + 3
 
 
+def test_results_markdown_shows_an_undefined_metric_as_n_a_as_a_recorded_json_stores_it():
+    # a test set of one class has no AUC: NaN in memory, null (None) once written to a results JSON
+    table = [row("scratch", "probe", "lesion", 1.0, "in_site", None), row("scratch", "probe", "lesion", 1.0,
+                                                                          "unseen_site", math.nan)]
+    table[0]["auc_std"] = None
+    assert results_markdown(table).splitlines()[-1] == "| lesion (auc) | scratch | probe | 100% | 40 | n/a | n/a |"
+
+
 def test_baseline_markdown_shows_fold_spread_and_the_mean_predictor():
     rows = [{"task": "qei", "test": "in_site", "n_test": 50, "mae": 0.07, "mae_sd": 0.01,
              "mae_predicting_mean": 0.1, "pearson_r": 0.6, "pearson_r_sd": 0.05}]

@@ -13,8 +13,10 @@ from brainfm_lite.datasets.splits import evaluation_split
 from brainfm_lite.datasets.structural import structural_dataset
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.asl_claim_rules import VERDICTS
+from brainfm_lite.eval.dense import dense_dataset, dense_split, score_dense
 from brainfm_lite.eval.structural_results import STRUCTURAL_METHODS, StructuralGrid, structural_reference_results
-from brainfm_lite.models import EncoderConfig, build_encoder, export_weights, save_pretrained
+from brainfm_lite.models import EncoderConfig, build_encoder, export_weights, from_pretrained, save_pretrained
+from brainfm_lite.models.decoders import SegmentationModel
 from brainfm_lite.models.encoders import ConvEncoder
 from brainfm_lite.models.hub import pretrained_encoder
 
@@ -115,6 +117,21 @@ def test_the_shipped_encoders_check_is_recorded(run):
     assert check["seqinv"]["subjects"] == run[2]["settings"]["distances"]["subjects"]
     # float16 weights read back as float32: the ratio of the run's own encoder, to a few decimals
     assert check["seqinv"]["ratio"] == pytest.approx(run[2]["tables"]["distances"]["seqinv"]["ratio"], abs=1e-2)
+
+
+def test_the_shipped_segmenter_segments_held_out_subjects_as_recorded(run):
+    folder, out, results, _ = run
+    segmenter = results["settings"]["segmenter"]
+    assert segmenter["weights"] == "weights/seqinv_t1_tissue" and segmenter["encoder"] == "seqinv"
+    assert json.loads((out.parent / segmenter["weights"] / "config.json").read_text())["dtype"] == "float16"
+    model = from_pretrained(out.parent / segmenter["weights"]).eval()
+    assert isinstance(model, SegmentationModel) and model.n_classes == 4
+    profile = tiny_profile()
+    data = dense_dataset(profile, cache_dir=folder / "run" / "t1_cache")
+    split = dense_split(data.sites(), seed=profile.seed)
+    assert segmenter["n_train"] == split.train.size and segmenter["train_site"] == split.train_site
+    dice = score_dense(model, data, split.unseen_site, "tissue", spacing_mm=profile.spacing_mm)["dice"]
+    assert dice == pytest.approx(segmenter["scores"]["unseen_site"]["dice"], abs=0.02)  # float16 against float32
 
 
 def test_resume_trains_nothing_again(run):

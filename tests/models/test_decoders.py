@@ -6,6 +6,8 @@ import torch
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.decoders import SegmentationModel, stage_geometry
 from brainfm_lite.models.encoders import EncoderConfig, build_encoder
+from brainfm_lite.models.export import export_weights
+from brainfm_lite.models.hub import from_pretrained, save_pretrained
 
 SMALL_VIT = dict(kind="vit", img_size=16, patch_size=4, hidden_size=24, mlp_dim=48, num_layers=2, num_heads=2)
 
@@ -44,3 +46,16 @@ def test_non_power_of_two_patch_is_rejected():
     encoder = build_encoder(EncoderConfig(**{**SMALL_VIT, "img_size": 12, "patch_size": 6}))
     with pytest.raises(InputError):
         SegmentationModel(encoder, n_classes=2)
+
+
+def test_a_segmentation_model_saves_and_loads_whole_and_exports_as_float16(tmp_path):
+    torch.manual_seed(0)
+    encoder = build_encoder(EncoderConfig(kind="cnn", img_size=(16, 16, 16), widths=(4, 8)))
+    model = SegmentationModel(encoder, 4, feature_size=8).eval()
+    x = torch.randn(1, 1, 16, 16, 16)
+    loaded = from_pretrained(save_pretrained(model, tmp_path / "saved")).eval()
+    assert isinstance(loaded, SegmentationModel) and loaded.config == model.config
+    assert torch.equal(loaded(x), model(x))
+    shipped = from_pretrained(export_weights(tmp_path / "saved", tmp_path / "shipped", card={
+        "name": "tissue", "objective": "tissue segmentation", "profile": "smoke", "steps": 1})).eval()
+    assert torch.allclose(shipped(x), model(x), atol=1e-2)  # float16 weights

@@ -1,9 +1,10 @@
 """Comparison figures draw one line per encoder and one bar pair per encoder."""
 
+import numpy as np
 import pytest
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.viz.comparison_plots import plot_dense_scores, plot_feature_distances
+from brainfm_lite.viz.comparison_plots import plot_dense_scores, plot_feature_distances, plot_tissue_segmentation
 
 
 def test_dense_scores_one_panel_per_test_and_one_line_per_encoder():
@@ -19,3 +20,17 @@ def test_feature_distances_two_bars_per_encoder():
     fig = plot_feature_distances({"seqinv": {"same_subject": 0.2, "same_contrast": 0.6},
                                   "baseline": {"same_subject": 0.7, "same_contrast": 0.5}})
     assert len(fig.axes[0].patches) == 4
+
+
+def test_tissue_segmentation_shows_image_prediction_and_truth_with_one_legend_entry_per_class():
+    image = np.random.default_rng(0).normal(size=(6, 7, 8))
+    truth = np.zeros((6, 7, 8), dtype=int)
+    truth[2:4, 2:5, :] = 2
+    predicted = np.where(truth == 2, 3, 0)
+    fig = plot_tissue_segmentation(image, predicted, truth[None])
+    shown = [ax.get_images()[0].get_array() for ax in fig.axes]
+    assert [a.shape for a in shown] == [(7, 6)] * 3
+    assert shown[1].max() == 3 and shown[2].max() == 2
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["CSF", "GM", "WM"]
+    with pytest.raises(InputError, match="share one shape"):
+        plot_tissue_segmentation(image, predicted[:3], truth)

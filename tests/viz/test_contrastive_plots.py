@@ -6,6 +6,7 @@ import pytest
 from brainfm_lite.errors import InputError
 from brainfm_lite.viz.contrastive_plots import (
     plot_embedding_by_site_and_age,
+    plot_nearest_neighbours,
     plot_similarity_matrix,
     plot_structural_scores,
     plot_views,
@@ -50,3 +51,17 @@ def test_structural_scores_draw_a_bar_per_encoder_fraction_and_test():
     assert len(fig.axes[0].patches) == 8 and all(p.get_height() == 0.6 for p in fig.axes[0].patches)
     with pytest.raises(InputError):
         plot_structural_scores(table, task="lesion", mode="probe")
+
+
+def test_nearest_neighbours_show_each_query_then_its_neighbours_with_age_and_site():
+    images = np.stack([np.full((1, 4, 5, 6), float(k)) for k in range(5)])  # subject k is all k
+    neighbours = np.array([[1, 2], [0, 2], [1, 3], [2, 4], [3, 2]])
+    ages, sites = [30, 40, 50, 60, 70], [0, 1, 0, 1, 2]
+    fig = plot_nearest_neighbours(images, neighbours, ages, sites, queries=(0, 3))
+    shown = [ax.get_images()[0].get_array() for ax in fig.axes]
+    assert [int(image.max()) for image in shown] == [0, 1, 2, 3, 2, 4]  # rows: 0 then 1, 2; 3 then 2, 4
+    assert shown[0].shape == (5, 4)
+    assert fig.axes[4].get_title() == "neighbour 1\n50 y, site00"
+    assert {t.get_text() for t in fig.axes[0].texts} == {"L", "R"}
+    with pytest.raises(InputError, match="neighbours"):
+        plot_nearest_neighbours(images, neighbours[:3], ages, sites)
