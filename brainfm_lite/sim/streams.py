@@ -34,6 +34,9 @@ class Stream(enum.IntEnum):
     SITE_FOLDS = 301            # leave-sites-out folds, the evaluation split, and their in-site test subjects
     LABEL_SUBSET = 302          # which training subjects keep their labels at a label fraction
     DENSE_SPLIT = 303           # retired: the dense tasks' own split (they now share the evaluation split)
+    # example files in the real formats, for "your own data" (features.demo, fastmri.demo)
+    EXAMPLE_T1_POSITION = 401   # subject k of the example T1 dataset: slice angle and head position
+    EXAMPLE_FASTMRI = 402       # the example fastMRI file: qMRI variation, phase, coils and k-space noise
 
 
 def seed_sequence(seed: int, stream: Stream, *index: int) -> np.random.SeedSequence:

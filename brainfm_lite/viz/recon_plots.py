@@ -55,22 +55,29 @@ def plot_trajectory(steps, images: np.ndarray, truth: np.ndarray):
     return fig
 
 
-def plot_recon_grid(truth: np.ndarray, recons: dict, *, error_scale: float = 0.3):
+def plot_recon_grid(truth: np.ndarray, recons: dict, *, error_scale: float = 0.3, truth_label: str | None = None):
     """Rows: methods; columns: one per acceleration, each a reconstruction and its absolute error map.
 
     Args:
         truth: fully sampled magnitude [H, W].
         recons: {method label: {R: magnitude [H, W]}}.
         error_scale: top of the error colour scale, as a fraction of the truth's 99.5th percentile.
+        truth_label: when given, a first row shows the truth itself under this label (e.g. "reference").
     """
     accelerations = list(next(iter(recons.values())))
-    rows, columns = len(recons), 2 * len(accelerations)
+    first = 1 if truth_label else 0
+    rows, columns = first + len(recons), 2 * len(accelerations)
     fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.7 * rows), squeeze=False)
     vmax = float(np.percentile(truth, 99.5))
-    for row, (label, by_r) in enumerate(recons.items()):
+    if truth_label:
+        _show(axes[0, 0], truth, "fully sampled", vmax)
+        for ax in axes[0, 1:]:
+            ax.axis("off")
+    for row, by_r in enumerate(recons.values(), start=first):
         for i, acceleration in enumerate(accelerations):
             _show(axes[row, 2 * i], by_r[acceleration], f"R={acceleration:g}", vmax)
             _show(axes[row, 2 * i + 1], np.abs(by_r[acceleration] - truth), "|error|", error_scale * vmax, "inferno")
+    for row, label in enumerate([truth_label] * first + list(recons)):
         axes[row, 0].text(-0.1, 0.5, label, transform=axes[row, 0].transAxes, ha="right", va="center", fontsize=8)
     fig.tight_layout()
     return fig

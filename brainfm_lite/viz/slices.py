@@ -2,6 +2,8 @@
 
 Volumes are shown in neurological convention after RAS conversion: the subject's right on the right of an axial or
 coronal slice, anterior up in axial slices, superior up in sagittal and coronal ones, voxel aspect from the spacing.
+`plot_orthogonal` names each plane and marks the sides (L and R; P and A on the sagittal slice), so a reader never
+has to guess the convention.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from brainfm_lite.data.volume import Volume
 from brainfm_lite.preprocess.orientation import to_ras
 
 AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
+# The subject's side at the left and right edge of each displayed plane (RAS, columns increasing to the right).
+SIDES = {"sagittal": ("P", "A"), "coronal": ("L", "R"), "axial": ("L", "R")}
 
 
 def display_slice(volume: Volume, axis: str, index: int | None = None) -> tuple[np.ndarray, float]:
@@ -40,11 +44,12 @@ def intensity_limits(data: np.ndarray, low: float = 1.0, high: float = 99.5) -> 
 
 
 def plot_orthogonal(volume: Volume, *, title: str | None = None, cmap: str = "gray", limits=None,
-                    axes=None, overlay: Volume | None = None, overlay_cmap: str = "autumn"):
+                    axes=None, overlay: Volume | None = None, overlay_cmap: str = "autumn", sides: bool = True):
     """Sagittal, coronal and axial middle slices side by side; returns the figure.
 
     Args:
         overlay: optional label or mask volume on the same grid, drawn semi-transparent where non-zero.
+        sides: mark the subject's sides at the edges of each plane (`SIDES`).
     """
     if axes is None:
         fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
@@ -60,6 +65,9 @@ def plot_orthogonal(volume: Volume, *, title: str | None = None, cmap: str = "gr
                       interpolation="nearest")
         ax.set_title(name, fontsize=9)
         ax.axis("off")
+        if sides:
+            for x, side, align in ((0.02, SIDES[name][0], "left"), (0.98, SIDES[name][1], "right")):
+                ax.text(x, 0.03, side, color="yellow", fontsize=8, ha=align, transform=ax.transAxes)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
