@@ -149,10 +149,21 @@ def seqinv_claims(table: list[dict], *, ours: str = "seqinv", rivals=("seqaug", 
     return [low_data, sites]
 
 
-def structural_claims(classification: list[dict], dense: list[dict]) -> list[dict]:
+def structural_claims(classification: list[dict], dense: list[dict], collapsed=()) -> list[dict]:
     """Every claim of chapters 6-7: `simclr_claims` of the classification table, then `seqinv_claims` of the dense
-    table; each verdict is one of `asl_claim_rules.VERDICTS`."""
-    return simclr_claims(classification) + seqinv_claims(dense)
+    table; each verdict is one of `asl_claim_rules.VERDICTS`. A method of `collapsed` (its pretraining learned
+    nothing) is named in the reason of each claim that compares it, and only there."""
+    families = ((simclr_claims(classification), ("simclr", "mae", "scratch")),
+                (seqinv_claims(dense), ("seqinv", "seqaug", "baseline", "scratch")))
+    claims = []
+    for family, compared in families:
+        failed = [m for m in compared if m in collapsed]
+        for claim in family:
+            if failed:
+                claim["reason"] += (f"; collapsed in pretraining: {', '.join(_NAMES.get(m, m) for m in failed)} "
+                                    "(contrastive loss at its chance value log(2B - 1) or embedding SD near 0)")
+            claims.append(claim)
+    return claims
 
 
 def _present(table: list[dict], encoders) -> tuple[str, ...]:

@@ -206,12 +206,8 @@ def structural_reference_results(profile: Profile, run_dir: str | Path, *, resum
     tables = _evaluate(profile, dataset, dense_data, encoder_dirs, grid, run_dir / "parts", resume=resume,
                        stages=stages)
     settings = _settings(profile, dataset, dense_data, encoder_dirs, grid)
-    claims = structural_claims(tables["classification"], tables["dense"])
     collapsed = [m for m, s in settings["pretraining"].items() if s.get("collapsed")]
-    if collapsed:  # a method that learned nothing: say so beside every verdict
-        for claim in claims:
-            claim["reason"] += (f"; collapsed in pretraining: {', '.join(collapsed)} (contrastive loss at its chance "
-                                "value log(2B - 1) or embedding SD near 0)")
+    claims = structural_claims(tables["classification"], tables["dense"], collapsed)  # collapse named where compared
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with stage(stages, "export_weights") as current:

@@ -2,7 +2,7 @@
 
 import math
 
-from brainfm_lite.eval.structural_claim_rules import nearly_matches, seqinv_claims, simclr_claims
+from brainfm_lite.eval.structural_claim_rules import nearly_matches, seqinv_claims, simclr_claims, structural_claims
 
 TESTS = ("in_site", "unseen_site")
 
@@ -54,3 +54,13 @@ def test_missing_rows_are_not_won_and_near_matches_need_numbers():
     assert seqinv_claims([])[0]["verdict"] == "not reproduced"
     assert nearly_matches((0.9, 0.01), (0.86, 0.01)) and not nearly_matches((0.9, 0.01), (0.8, 0.01))
     assert not nearly_matches((0.9, 0.01), (math.nan, 0.01))
+
+
+def test_a_collapsed_method_is_named_only_beside_the_claims_that_compare_it():
+    table = classification({("simclr", 1.0): 0.9, ("simclr", 0.2): 0.88, ("mae", 1.0): 0.7, ("mae", 0.2): 0.6,
+                            ("scratch", 1.0): 0.75, ("scratch", 0.2): 0.65})
+    claims = structural_claims(table, [], collapsed=["seqinv"])
+    simclr_reasons = [c["reason"] for c in claims if c["claim"].startswith(("SimCLR", "With 20 %"))]
+    seqinv_reasons = [c["reason"] for c in claims if c["claim"].startswith("SeqInv")]
+    assert len(simclr_reasons) == 2 and not any("collapsed" in r for r in simclr_reasons)
+    assert len(seqinv_reasons) == 2 and all("collapsed in pretraining: SeqInv" in r for r in seqinv_reasons)
