@@ -1,6 +1,7 @@
 """The results the book ships: every trained-weights folder under book/results/reference/weights/ is complete, loads,
-and keeps to the size budget (each file <= 20 MB, all of them <= 80 MB); the recorded JSON has its fixed shape; and the
-shipped float16 MAE reproduces the hidden-patch errors recorded beside it."""
+and keeps to the size budget (each file <= 20 MB, all of them <= 80 MB); the recorded JSON has its fixed shape; the
+shipped float16 MAE reproduces the hidden-patch errors recorded beside it, and the shipped structural encoders their
+feature distances."""
 
 import json
 from pathlib import Path
@@ -12,6 +13,8 @@ from brainfm_lite.datasets.cbf import asl_cbf_dataset
 from brainfm_lite.datasets.splits import evaluation_split
 from brainfm_lite.eval.asl_claim_rules import VERDICTS
 from brainfm_lite.eval.hidden_patches import hidden_patch_errors
+from brainfm_lite.eval.structural_claim_rules import structural_claims
+from brainfm_lite.eval.structural_results import STRUCTURAL_METHODS, shipped_encoder_check
 from brainfm_lite.models import EncoderConfig, build_encoder, export_weights, from_pretrained, save_pretrained
 from brainfm_lite.models.export import MAX_FILE_MB, MAX_TOTAL_MB, weights_budget
 
@@ -90,3 +93,34 @@ def test_the_shipped_mae_reproduces_its_recorded_hidden_patch_errors():
     for name, recorded in check["mse"].items():
         assert abs(errors[name] - recorded) <= HIDDEN_PATCH_TOLERANCE * recorded + 1e-6, name
     assert errors["mae"] < min(errors["visible_mean"], errors["zero"])  # the trained model beats both guesses
+
+
+STRUCTURAL_RESULTS = WEIGHTS_ROOT.parent / "structural.json"
+DISTANCE_TOLERANCE = 1e-3  # absolute, on cosine distances: the same images, the fp16 weights run in float32
+
+
+def test_the_recorded_structural_results_have_their_fixed_shape_and_judge_their_own_tables():
+    results = json.loads(STRUCTURAL_RESULTS.read_text())
+    assert set(results) == {"provenance", "seeds", "tables", "claims", "settings"}
+    assert len(results["seeds"]) >= 3 and results["provenance"]["profile"] == "reference"
+    tables, settings = results["tables"], results["settings"]
+    assert set(tables["distances"]) == set(STRUCTURAL_METHODS)
+    # pretraining never saw a test subject or a held-out site
+    split, pool = settings["split"], set(settings["pretraining_pool"]["subject_ids"])
+    assert not pool & set(split["test_in_site"] + split["test_unseen_site"])
+    # the verdicts are the rules' verdicts on the recorded tables
+    collapsed = [m for m, s in settings["pretraining"].items() if s.get("collapsed")]
+    again = structural_claims(tables["classification"], tables["dense"], collapsed)
+    assert [c["verdict"] for c in results["claims"]] == [c["verdict"] for c in again]
+    assert all(claim["verdict"] in VERDICTS for claim in results["claims"])
+
+
+def test_the_shipped_structural_encoders_reproduce_their_recorded_distances():
+    """The distance subjects imaged again at the reference profile and encoded by the fp16 encoders."""
+    results = json.loads(STRUCTURAL_RESULTS.read_text())
+    settings = results["settings"]
+    weights = {method: WEIGHTS_ROOT.parent / folder for method, folder in settings["weights"].items()}
+    check = shipped_encoder_check(weights, load_profile("reference"), settings["distances"]["subjects"])
+    for method, recorded in settings["weights_check"].items():
+        for key in ("same_subject", "same_contrast"):
+            assert abs(check[method][key] - recorded[key]) <= DISTANCE_TOLERANCE, (method, key)
