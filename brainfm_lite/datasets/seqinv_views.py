@@ -6,10 +6,16 @@ One view of a subject, from its voxelwise maps (PD, R1, R2, R2*, MT) and brain m
 1. **contrast**: the image a sequence gives of the maps (`~brainfm_lite.sim.qmri.simulate_contrast`, the path of
    every other simulated contrast: MP2RAGE stored as a non-negative image, as scanners store it), divided by its
    median in the brain (positive for every sequence family), so the noise levels are relative to the brain's signal;
-2. **spatial** (image and mask together, so the mask tells where the anatomy went): a random crop of at least
-   ``min_crop_fraction`` of each edge resized back, a flip about a random axis (MONAI ``RandSpatialCrop``,
-   ``Resize``, ``RandAxisFlip``), a smooth elastic deformation (`RandSmoothDeform`: MONAI's ``Rand3DElastic``
-   is too slow on a CPU for one simulation per item);
+2. **spatial** (image and mask together, so the mask tells where the anatomy went): a flip about a random axis
+   (MONAI ``RandAxisFlip``), a smooth elastic deformation (`RandSmoothDeform`: MONAI's ``Rand3DElastic`` is too
+   slow on a CPU for one simulation per item) and a random crop of at least ``min_crop_fraction`` of each edge
+   resized back (``RandSpatialCrop``, ``Resize``; at 1, the default, the volume stays as it is). No rescale by
+   default: the paper's crop is a fixed window that moves the head without rescaling it, and every subject of the
+   embedded cohort is one template scaled and deformed, so rescaling the views erases much of what tells two
+   subjects apart in two different contrasts. Measured at the reference profile
+   (``benchmarks/bench_seqinv_collapse.py``, 150 steps, seed 0): with crops of at least 0.75 of an edge SeqInv
+   collapsed (NT-Xent 2.71 = chance, partner and negative similarity 0.99), as the recorded reference run did;
+   without, it learns (NT-Xent 2.21, partner 0.84, negative 0.30);
 3. **corruption** (image only): a smooth bias field, Gibbs ringing, Rician noise (``RandBiasField``,
    ``RandGibbsNoise``, ``RandRicianNoise``);
 4. z-score inside the deformed mask. The deformed image before step 3, z-scored alike, is kept as ``clean``: the
@@ -56,7 +62,8 @@ class SeqInvViewConfig:
     """Strength of the spatial and corruption augmentations.
 
     Attributes:
-        min_crop_fraction: smallest crop edge as a fraction of the volume's edge.
+        min_crop_fraction: smallest crop edge as a fraction of the volume's edge; 1 (the default): no crop
+            (module docstring: a rescale collapses SeqInv on the embedded cohort).
         flip_prob: probability of a flip about one random axis.
         elastic_control_points: control points per axis of the smooth deformation (`RandSmoothDeform`).
         elastic_displacement: range of the largest displacement of the deformation, voxels.
@@ -68,7 +75,7 @@ class SeqInvViewConfig:
         corruption_prob: probability of each corruption.
     """
 
-    min_crop_fraction: float = 0.75
+    min_crop_fraction: float = 1.0
     flip_prob: float = 0.5
     elastic_control_points: int = 4
     elastic_displacement: tuple[float, float] = (1.0, 3.0)
@@ -100,7 +107,8 @@ class SeqInvViews:
         self.config = config or SeqInvViewConfig()
 
     def spatial(self, size) -> Compose:
-        """Crop-and-resize, flip and elastic deformation of a [C, X, Y, Z] stack of spatial `size`."""
+        """Crop-and-resize (none at ``min_crop_fraction`` 1), flip and elastic deformation of a [C, X, Y, Z] stack of
+        spatial `size`."""
         c = self.config
         return Compose([
             RandSpatialCrop(roi_size=[max(1, round(c.min_crop_fraction * s)) for s in size], max_roi_size=size,

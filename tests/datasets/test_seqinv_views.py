@@ -98,3 +98,15 @@ def test_every_sequence_family_gives_a_view_that_correlates_with_its_clean_image
         inside = view["mask"][0] > 0
         r = np.corrcoef(view["image"][0][inside].numpy(), view["clean"][0][inside].numpy())[0, 1]
         assert r > 0.5, f"{kind} seed {seed}: r = {r:.2f}"
+
+
+def test_default_views_keep_the_head_s_size_and_a_crop_rescales_it(subject):
+    """A subject's size is what tells it apart across contrasts (the embedded cohort is one scaled template): the
+    default views move and deform the head but do not rescale it; a crop-and-resize does."""
+    maps, brain = subject
+    still = {"flip_prob": 0.0, "elastic_prob": 0.0, "corruption_prob": 0.0}
+    configs = {"default": SeqInvViewConfig(**still), "crop": SeqInvViewConfig(min_crop_fraction=0.75, **still)}
+    volumes = {name: [float(SeqInvViews(config).view(maps, brain, preset("t1w"), seed=seed)["mask"].sum())
+                      for seed in range(4)] for name, config in configs.items()}
+    assert volumes["default"] == [float(brain.sum())] * 4
+    assert max(abs(v / brain.sum() - 1) for v in volumes["crop"]) > 0.1
