@@ -20,6 +20,7 @@ import torch
 
 from brainfm_lite.atomic import write_json
 from brainfm_lite.config import Profile
+from brainfm_lite.threads import use_free_cores
 
 REFERENCE_PROFILE = "full"
 _VERSIONED = ("brainfm-lite", "torch", "monai", "numpy", "nibabel", "nilearn", "SimpleITK")
@@ -103,6 +104,8 @@ class ChapterRun:
         self.chapter = chapter
         self.profile = profile
         self.device = resolve_device(profile.device)
+        if self.device.type == "cpu":  # one thread per core left free: oversubscribed cores slow a chapter 3-6x
+            use_free_cores()
         self.results_dir = Path(results_dir) if results_dir else default_results_dir(profile.name)
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.results_dir / f"{chapter}.json"
