@@ -101,9 +101,9 @@ DISTANCE_TOLERANCE = 1e-3  # absolute, on cosine distances: the same images, the
 
 def test_the_recorded_structural_results_have_their_fixed_shape_and_judge_their_own_tables():
     results = json.loads(STRUCTURAL_RESULTS.read_text())
-    assert set(results) == {"provenance", "seeds", "tables", "claims", "settings"}
+    assert set(results) == {"provenance", "seeds", "table", "claims", "settings"}
     assert len(results["seeds"]) >= 3 and results["provenance"]["profile"] == "reference"
-    tables, settings = results["tables"], results["settings"]
+    tables, settings = results["table"], results["settings"]
     assert set(tables["distances"]) == set(STRUCTURAL_METHODS)
     # pretraining never saw a test subject or a held-out site
     split, pool = settings["split"], set(settings["pretraining_pool"]["subject_ids"])

@@ -22,7 +22,7 @@ Dice and +4.2 dB PSNR) and (iv) on unseen sites. `structural_claims` answers eac
 - the **verdict** counts the comparisons won (`asl_claim_rules.claim_verdict`): all "reproduced", some "partly",
   none "not reproduced". A missing or NaN row counts as not won.
 
-    >>> claims = structural_claims(results["tables"]["classification"], results["tables"]["dense"])  # doctest: +SKIP
+    >>> claims = structural_claims(results["table"]["classification"], results["table"]["dense"])  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ pretraining ended, and the anatomy-versus-contrast distances.
 
     >>> recorded = load_recorded_structural_results("reference")                     # doctest: +SKIP
     >>> print(pretraining_markdown(recorded["settings"]["pretraining"]))             # doctest: +SKIP
-    >>> print(distances_markdown(recorded["tables"]["distances"]))                   # doctest: +SKIP
+    >>> print(distances_markdown(recorded["table"]["distances"]))                   # doctest: +SKIP
 """
 
 from __future__ import annotations

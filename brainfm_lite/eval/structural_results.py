@@ -27,7 +27,7 @@ nothing that finished:
 
 Then the results JSON is written (atomically; default ``book/results/<profile>/structural.json``) with exactly the
 keys ``provenance`` (as ``brainfm results asl``: commit, command, device, versions, date, wall time of each stage and
-whether it ran or was cached, ``resumed_from``), ``seeds``, ``tables`` (``classification``: mean and SD over seeds,
+whether it ran or was cached, ``resumed_from``), ``seeds``, ``table`` (``classification``: mean and SD over seeds,
 `eval.probe.summarise`; ``dense``: `eval.dense.summarise_dense`; ``distances``: per method the same-subject and
 same-contrast distance and their ratio, below 1 = anatomy wins), ``claims`` (`eval.structural_claim_rules`) and
 ``settings`` (what ran and what was left out, the pretraining summaries with loss against chance and embedding SD,
@@ -182,7 +182,7 @@ def structural_reference_results(profile: Profile, run_dir: str | Path, *, resum
         command: the command line to record (default: the equivalent ``brainfm results structural`` call).
 
     Returns:
-        The results dict written to `out`: ``provenance, seeds, tables, claims, settings``.
+        The results dict written to `out`: ``provenance, seeds, table, claims, settings``.
     """
     start = time.perf_counter()
     env = environment(resolve_device(profile.device))  # now: the commit before this run writes into the checkout
@@ -227,7 +227,7 @@ def structural_reference_results(profile: Profile, run_dir: str | Path, *, resum
         earlier = earlier_provenance(out, profile)
         if earlier is not None and any(done["status"] == "cached" for done in stages.values()):
             provenance["resumed_from"] = earlier
-    results = {"provenance": provenance, "seeds": list(range(profile.eval_seeds)), "tables": tables,
+    results = {"provenance": provenance, "seeds": list(range(profile.eval_seeds)), "table": tables,
                "claims": claims, "settings": settings}
     save_json(results, out)  # NaN (a metric undefined on a small test set) as null
     return json.loads(out.read_text())

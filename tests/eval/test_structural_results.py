@@ -47,9 +47,9 @@ def run(tmp_path_factory):
 def test_writes_the_five_keys_with_three_seeds_and_computed_verdicts(run):
     _, out, results, _ = run
     written = json.loads(out.read_text())
-    assert set(written) == {"provenance", "seeds", "tables", "claims", "settings"}
+    assert set(written) == {"provenance", "seeds", "table", "claims", "settings"}
     assert written["seeds"] == [0, 1, 2]
-    tables = written["tables"]
+    tables = written["table"]
     assert set(tables) == {"classification", "dense", "distances"}
     assert {row["encoder"] for row in tables["classification"]} == set(STRUCTURAL_METHODS)
     assert {(row["encoder"], row["task"]) for row in tables["classification"] if row["mode"] == "finetune"} == \
@@ -116,7 +116,7 @@ def test_the_shipped_encoders_check_is_recorded(run):
     assert set(check) == {"simclr", "seqinv"}
     assert check["seqinv"]["subjects"] == run[2]["settings"]["distances"]["subjects"]
     # float16 weights read back as float32: the ratio of the run's own encoder, to a few decimals
-    assert check["seqinv"]["ratio"] == pytest.approx(run[2]["tables"]["distances"]["seqinv"]["ratio"], abs=1e-2)
+    assert check["seqinv"]["ratio"] == pytest.approx(run[2]["table"]["distances"]["seqinv"]["ratio"], abs=1e-2)
 
 
 def test_the_shipped_segmenter_segments_held_out_subjects_as_recorded(run):
@@ -143,7 +143,7 @@ def test_resume_trains_nothing_again(run):
            dict.fromkeys([name for name in stages if name != "export_weights"], "cached")
     assert (folder / "run" / "simclr" / "metrics.jsonl").read_text() == metrics
     assert again["provenance"]["resumed_from"]["date_utc"] == first["provenance"]["date_utc"]
-    assert json.dumps(again["tables"], sort_keys=True) == json.dumps(first["tables"], sort_keys=True)
+    assert json.dumps(again["table"], sort_keys=True) == json.dumps(first["table"], sort_keys=True)
 
 
 def test_an_unknown_grid_choice_is_refused():
