@@ -108,6 +108,10 @@ class Profile:
         contrastive_batch_size: pairs of views per step (the negatives of NT-Xent: 2 x batch - 2 per view).
         contrastive_lr: peak learning rate of contrastive pretraining.
         contrastive_temperature: NT-Xent temperature.
+        simclr_min_crop_fraction: smallest crop edge of SimCLR's views of the structural cohort, as a fraction of the
+            volume's edge (`SimCLRViewConfig.min_crop_fraction`). The seed's 0.2 suits real brains; every subject of
+            the simulated cohort is one template deformed, and crops that small leave SimCLR near chance (reference,
+            150 steps: NT-Xent 2.63 at 0.2, 1.72 at 0.7, chance 2.71; ``benchmarks/bench_simclr_views.py``).
         cnn_widths: channels of each stride-2 stage of the compact 3D CNN (``EncoderConfig(kind="cnn")``) that
             SimCLR trains on the CBF maps (chapter 5's rival: 3D-Neuro-SimCLR pretrains a 3D CNN, not a ViT).
     """
@@ -167,6 +171,7 @@ class Profile:
     contrastive_batch_size: int
     contrastive_lr: float
     contrastive_temperature: float
+    simclr_min_crop_fraction: float
     cnn_widths: tuple[int, ...]
 
     def __post_init__(self):
@@ -203,7 +208,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
 # Integer fields that may be 0; every other integer counts something that must be there (>= 1).
 _MAY_BE_ZERO = {"seed", "num_workers"}
 # Real fields that must be > 0, besides every learning rate (``*_lr``, ``*_lrs``).
-_POSITIVE = {"spacing_mm", "recon_spacing_mm", "contrastive_temperature"}
+_POSITIVE = {"spacing_mm", "recon_spacing_mm", "contrastive_temperature", "simclr_min_crop_fraction"}
 
 
 def check_value(name: str, value):

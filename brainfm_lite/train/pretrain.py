@@ -30,6 +30,7 @@ between runs of a profile) and ``encoder/``, the pretrained encoder saved with `
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ from torch import nn
 from brainfm_lite.config import Profile
 from brainfm_lite.datasets.cbf import CbfDataset, asl_cbf_dataset
 from brainfm_lite.datasets.seqinv_views import SeqInvPairs
-from brainfm_lite.datasets.simclr_views import ViewPairs
+from brainfm_lite.datasets.simclr_views import SimCLRViewConfig, SimCLRViews, ViewPairs
 from brainfm_lite.datasets.splits import evaluation_split, pretraining_pool
 from brainfm_lite.datasets.structural import StructuralDataset, structural_dataset
 from brainfm_lite.features.recipe import RECIPE_KEY, pretraining_recipe
@@ -197,8 +198,10 @@ def pretrain_simclr(profile: Profile, out_dir: str | Path, *, resume: bool = Fal
     metadata = {"objective": "simclr", "profile": profile.to_dict(), "pretraining_pool": record,
                 "data": f"synthetic structural cohort, {len(dataset)} T1 images (the evaluation's test subjects "
                         "held out)", RECIPE_KEY: pretraining_recipe(profile, "T1w").to_dict()}
-    return fit_and_save_encoder(objective, ViewPairs(dataset), contrastive_train_config(profile, **train_overrides),
-                                out_dir, resume=resume, metadata=metadata)
+    views = SimCLRViews(SimCLRViewConfig(min_crop_fraction=profile.simclr_min_crop_fraction))
+    metadata["views"] = dataclasses.asdict(views.config)
+    config = contrastive_train_config(profile, **train_overrides)
+    return fit_and_save_encoder(objective, ViewPairs(dataset, views), config, out_dir, resume=resume, metadata=metadata)
 
 
 def pretrain_seqinv(profile: Profile, out_dir: str | Path, *, variant: str = "seqinv", resume: bool = False,
