@@ -23,18 +23,13 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import tempfile
-from pathlib import Path
+
+from contrastive_runs import compare_views
 
 from brainfm_lite.config import load_profile
 from brainfm_lite.datasets.seqinv_views import SeqInvPairs, SeqInvViewConfig, SeqInvViews
-from brainfm_lite.datasets.structural import structural_dataset
 from brainfm_lite.models.seqinv import SeqInv, SeqInvConfig
-from brainfm_lite.train.loop import Trainer
-from brainfm_lite.train.pretrain import contrastive_encoder_config, contrastive_train_config, pretraining_subjects
-from brainfm_lite.train.rng import seeded_init
+from brainfm_lite.train.pretrain import contrastive_encoder_config
 
 
 def geometries(crops) -> dict[str, SeqInvViewConfig]:
@@ -53,34 +48,11 @@ def main() -> None:
     args = parser.parse_args()
 
     profile = load_profile(args.profile)
-    chance = math.log(2 * profile.contrastive_batch_size - 1)
-    shown = sorted({max(10, args.steps // 5 // 10 * 10) * k for k in (1, 2, 3, 4)} | {args.steps})
-    with tempfile.TemporaryDirectory() as tmp:
-        pool, record = pretraining_subjects(structural_dataset(profile), profile)  # no test subject, no held-out site
-        dataset = structural_dataset(profile, cache_dir=Path(tmp) / "t1_cache", indices=pool)
-        dataset.prepare(n_jobs=-1)
-        print(f"SeqInv on {record['subjects']} pretraining subjects of profile {profile.name} "
-              f"({profile.contrastive_image_size}^3 at {profile.spacing_mm:g} mm), {args.steps} steps of batch "
-              f"{profile.contrastive_batch_size}, lr {profile.contrastive_lr}, temperature "
-              f"{profile.contrastive_temperature}; chance NT-Xent log(2B - 1) = {chance:.3f}")
-        print(f"{'views':12} {'NT-Xent at steps ' + ', '.join(map(str, shown)):>40} {'partner':>8} {'negative':>9} "
-              f"{'SD':>6} {'(even)':>7} {'s/step':>7}")
-        for name, view_config in geometries(args.crops).items():
-            with seeded_init(profile.seed):
-                objective = SeqInv(SeqInvConfig(encoder=contrastive_encoder_config(profile),
-                                                temperature=profile.contrastive_temperature))
-            config = contrastive_train_config(profile, max_steps=args.steps, warmup_steps=args.steps // 10,
-                                              progress=False, log_every=10, checkpoint_every=None)
-            pairs = SeqInvPairs(dataset, "seqinv", views=SeqInvViews(view_config))
-            Trainer(objective, pairs, config, out_dir=Path(tmp) / name.replace(" ", "_")).fit()
-            logged = {line["step"]: line for line in map(json.loads, (Path(tmp) / name.replace(" ", "_") /
-                                                                       "metrics.jsonl").read_text().splitlines())
-                      if "contrastive" in line}
-            last = logged[max(logged)]
-            even = 1 / math.sqrt(objective.config.projection_widths[-1])
-            losses = ", ".join(f"{logged[s]['contrastive']:.2f}" if s in logged else "-" for s in shown)
-            print(f"{name:12} {losses:>40} {last['positive_similarity']:8.2f} {last['negative_similarity']:9.2f} "
-                  f"{last['embedding_std']:6.3f} {even:7.3f} {last['seconds'] / last['step']:7.2f}", flush=True)
+    runs = {name: (lambda dataset, config=config: SeqInvPairs(dataset, "seqinv", views=SeqInvViews(config)))
+            for name, config in geometries(args.crops).items()}
+    compared = lambda: SeqInv(SeqInvConfig(encoder=contrastive_encoder_config(profile),  # noqa: E731
+                                           temperature=profile.contrastive_temperature))
+    compare_views(profile, "SeqInv", compared, runs, args.steps)
 
 
 if __name__ == "__main__":
