@@ -1,6 +1,7 @@
 """Tests for brainfm_lite.train.pretrain: the registry, seeded model builders, the shared Trainer settings and a few
 steps of each structural method on a tiny cohort (MAE on CBF maps end to end: tests/test_cli.py)."""
 
+import dataclasses
 import json
 import math
 
@@ -12,6 +13,7 @@ from brainfm_lite.errors import InputError
 from brainfm_lite.features.recipe import pretraining_recipe
 from brainfm_lite.models.encoders import ConvEncoder, ViTEncoder
 from brainfm_lite.models.hub import from_pretrained
+from brainfm_lite.train import pretrain
 from brainfm_lite.train.pretrain import (
     PRETRAINERS,
     contrastive_encoder_config,
@@ -119,3 +121,22 @@ def test_a_few_steps_give_a_finite_loss_and_a_loadable_encoder(method, profile, 
 def test_unknown_variant_raises_before_training(profile, cache, tmp_path):
     with pytest.raises(InputError):
         pretrain_seqinv(profile, tmp_path, variant="seqinvv", cache_dir=cache, max_steps=1, progress=False)
+
+
+def test_simclr_views_take_the_profiles_smallest_crop_and_the_encoder_records_them(profile, cache, tmp_path,
+                                                                                    monkeypatch):
+    """The simulated cohort needs milder crops than the seed's 0.2 (`simclr_min_crop_fraction`): the run must use the
+    profile's value, and the model card must say which views trained it."""
+    used = []
+    real_views = pretrain.SimCLRViews
+
+    def spy(config):
+        used.append(config)
+        return real_views(config)
+
+    monkeypatch.setattr(pretrain, "SimCLRViews", spy)
+    milder = dataclasses.replace(profile, simclr_min_crop_fraction=0.85)
+    folder = pretrain_simclr(milder, tmp_path, cache_dir=cache, max_steps=1, progress=False)
+    assert [config.min_crop_fraction for config in used] == [0.85]
+    views = json.loads((folder / "config.json").read_text())["metadata"]["views"]
+    assert views["min_crop_fraction"] == 0.85 and views["max_rotation_deg"] == 45.0  # the rest is the seed's
