@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # type checkers and editors read these; at run time each name
         dense_train_config,
         evaluate_dense,
         score_dense,
+        segment,
         summarise_dense,
         train_dense,
     )
@@ -243,8 +244,8 @@ __all__ = [
     "recon_findings", "recon_markdown", "recon_reference_results", "recon_results_path", "reconstruct",
     "reconstruct_with", "recorded_by", "regional_baseline_rows", "regional_features", "results_markdown",
     "ridge_baseline", "run_provenance", "run_recon_experiments", "run_sweep", "samplers_markdown", "sampling_spread",
-    "save_json", "score", "score_dense", "score_volumes", "select_test_volumes", "seqinv_claims", "seqinv_findings",
-    "seqinv_key_numbers", "shipped_encoder_check", "shipped_prior_at_work", "simclr_claims",
+    "save_json", "score", "score_dense", "score_volumes", "segment", "select_test_volumes", "seqinv_claims",
+    "seqinv_findings", "seqinv_key_numbers", "shipped_encoder_check", "shipped_prior_at_work", "simclr_claims",
     "simulate_test_acquisitions", "site_gap", "site_splits", "sliding_window_predict", "ssim", "stage",
     "structural_claims", "structural_reference_results", "structural_results_path", "structural_splits", "summarise",
     "summarise_dense", "supervised_unet_train_config", "task_kind", "test_acquisitions", "train_dense", "train_models",

@@ -194,9 +194,7 @@ def score_dense(model: SegmentationModel, dataset, indices, task: str, *, spacin
             per_subject["psnr"].append(psnr(clean, denoised))
             per_subject["psnr_noisy"].append(psnr(clean, noisy[0, 0].cpu().numpy()))
             continue
-        label_map = torch.as_tensor(TISSUE_LABEL_MAP if task == "tissue" else LESION_LABEL_MAP)
-        truth = label_map[item["labels"][0]].numpy()
-        predicted = predict_labels(model, image, roi)[0].cpu().numpy()
+        predicted, truth = segment(model, item, task)
         classes = tuple(TISSUE_NAMES) if task == "tissue" else (1,)
         dices, distances = dice(predicted, truth, classes), hd95(predicted, truth, classes, spacing_mm=spacing_mm)
         per_subject["dice"].append(np.mean(list(dices.values())))
@@ -205,6 +203,20 @@ def score_dense(model: SegmentationModel, dataset, indices, task: str, *, spacin
             for label, name in TISSUE_NAMES.items():
                 per_subject[f"dice_{name}"].append(dices[label])
     return {metric: _nanmean(values) for metric, values in per_subject.items()}
+
+
+def segment(model: SegmentationModel, item: dict, task: str = "tissue") -> tuple[np.ndarray, np.ndarray]:
+    """Predicted and true class maps, int64 [X, Y, Z] each, of one `DenseDataset` item (``image`` [1, X, Y, Z],
+    ``labels`` [1, X, Y, Z] cohort labels) for a segmentation `task` ("tissue": 0 background, 1 CSF, 2 GM, 3 WM;
+    "lesion": 0 or 1), predicted over the whole volume by sliding windows of the encoder's input size."""
+    if task not in ("tissue", "lesion"):
+        raise InputError(f"segment() takes the segmentation tasks 'tissue' or 'lesion'; got {task!r}")
+    device = next(model.parameters()).device
+    image = torch.as_tensor(item["image"], dtype=torch.float32)[None].to(device)
+    label_map = torch.as_tensor(TISSUE_LABEL_MAP if task == "tissue" else LESION_LABEL_MAP)
+    truth = label_map[torch.as_tensor(item["labels"])[0]].numpy()
+    predicted = predict_labels(model, image, model.encoder.config.img_size)[0].cpu().numpy()
+    return predicted, truth
 
 
 def dense_train_config(profile: Profile) -> TrainConfig:

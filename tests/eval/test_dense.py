@@ -1,11 +1,15 @@
 """Dense-task splits train on one site of the evaluation split and test on its in-site and held-out-site
-subjects; summaries average seeds."""
+subjects; summaries average seeds; `segment` predicts a whole volume and maps the cohort labels to the task."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.eval.dense import check_task, dense_split, summarise_dense
+from brainfm_lite.eval.dense import check_task, dense_split, segment, summarise_dense
+from brainfm_lite.eval.segmentation import TISSUE_LABEL_MAP
 from brainfm_lite.eval.splits import evaluation_split
 
 
@@ -46,3 +50,36 @@ def test_summary_takes_mean_and_spread_over_seeds():
              "n_test": 2, "psnr": p, "psnr_noisy": 20.0} for s, p in enumerate([30.0, 32.0])]
     (entry,) = summarise_dense(rows)
     assert entry["psnr_mean"] == 31.0 and entry["psnr_std"] == 1.0 and entry["n_seeds"] == 2
+
+
+class _ReadsClassesFromTheImage(torch.nn.Module):
+    """A stand-in segmenter whose logits are the one-hot of the rounded image: its labels must come back exactly,
+    window by window, from `segment`'s sliding-window prediction."""
+
+    def __init__(self, img_size=(8, 8, 8), n_classes=4):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))  # gives the model a device
+        self.encoder = SimpleNamespace(config=SimpleNamespace(img_size=img_size))
+        self.n_classes = n_classes
+
+    def forward(self, x):
+        classes = x[:, 0].round().long().clamp(0, self.n_classes - 1)
+        return torch.nn.functional.one_hot(classes, self.n_classes).permute(0, 4, 1, 2, 3).float() + self.weight
+
+
+def test_segment_predicts_the_whole_volume_and_maps_the_cohort_labels_to_the_task():
+    labels = torch.randint(0, 5, (1, 12, 10, 14))  # cohort labels 0 bg, 1 CSF, 2 GM, 3 WM, 4 lesion
+    tissue = torch.as_tensor(TISSUE_LABEL_MAP)[labels]
+    item = {"image": tissue.float(), "labels": labels}
+    predicted, truth = segment(_ReadsClassesFromTheImage(), item, "tissue")
+    assert predicted.shape == truth.shape == (12, 10, 14)
+    assert np.array_equal(truth, tissue[0].numpy()) and set(np.unique(truth)) <= {0, 1, 2, 3}  # lesion -> WM
+    assert np.array_equal(predicted, truth)  # every window's prediction lands where it belongs
+    _, lesion_truth = segment(_ReadsClassesFromTheImage(), item, "lesion")
+    assert np.array_equal(lesion_truth, (labels[0] == 4).numpy())
+
+
+def test_segment_refuses_a_task_that_is_not_a_segmentation():
+    item = {"image": torch.zeros(1, 8, 8, 8), "labels": torch.zeros(1, 8, 8, 8, dtype=torch.long)}
+    with pytest.raises(InputError, match="denoise"):
+        segment(_ReadsClassesFromTheImage(), item, "denoise")
