@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from brainfm_lite.atomic import write_json
-from brainfm_lite.config import Profile
+from brainfm_lite.config import DEVICE_PATTERN, Profile
+from brainfm_lite.errors import InputError
 from brainfm_lite.threads import use_free_cores
 
 REFERENCE_PROFILE = "full"
@@ -27,10 +28,23 @@ _VERSIONED = ("brainfm-lite", "torch", "monai", "numpy", "nibabel", "nilearn", "
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
-    """"auto" -> the first CUDA device when one is present, else the CPU; anything else is passed to torch."""
+    """The torch device `spec` names ("auto": CUDA when present, else the CPU).
+
+    Raises:
+        InputError: a name that is no device, or CUDA (MPS) asked for where there is none.
+    """
+    if not isinstance(spec, str) or not DEVICE_PATTERN.fullmatch(spec):
+        raise InputError(f'device must be "auto", "cpu", "cuda", "cuda:<index>" or "mps"; got {spec!r}')
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {spec!r}: this machine has no CUDA GPU that torch can use; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise InputError(f"device {spec!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device {spec!r}: MPS is not available here; use --device cpu")
+    return device
 
 
 def device_name(device: torch.device) -> str:

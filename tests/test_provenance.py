@@ -3,10 +3,12 @@
 import json
 
 import pytest
+import torch
 
 from brainfm_lite.atomic import atomic_path, write_json
 from brainfm_lite.config import load_profile
-from brainfm_lite.provenance import ChapterRun, environment
+from brainfm_lite.errors import InputError
+from brainfm_lite.provenance import ChapterRun, environment, resolve_device
 
 
 def test_environment_names_versions_device_and_date():
@@ -50,3 +52,14 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_json(dest, {"a": 1})
     assert json.loads(dest.read_text()) == {"a": 1}
+
+
+def test_resolve_device_names_the_cpu_here_and_refuses_what_this_machine_lacks(monkeypatch):
+    """One resolver serves the chapters, `brainfm features` and `brainfm recon`: "auto" falls back to the CPU, and
+    a device that is not here is an InputError that says what to use instead (not a CUDA error mid-run)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device() == resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(InputError, match="no CUDA GPU.*--device cpu"):
+        resolve_device("cuda:0")
+    with pytest.raises(InputError, match='"auto", "cpu"'):
+        resolve_device("gpu")

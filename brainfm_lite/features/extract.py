@@ -19,10 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
-from brainfm_lite.config import DEVICE_PATTERN
 from brainfm_lite.errors import InputError
 from brainfm_lite.eval.probe import extract_features
 from brainfm_lite.features.inputs import check_scans, expand_inputs
@@ -31,6 +29,7 @@ from brainfm_lite.features.scans import ScanDataset
 from brainfm_lite.features.table import FeatureTable
 from brainfm_lite.models.encoders import Encoder
 from brainfm_lite.models.hub import pretrained_encoder
+from brainfm_lite.provenance import resolve_device
 
 
 def features_from_scans(encoder: str | Path | nn.Module, inputs, *, recipe: Recipe | dict | None = None,
@@ -66,26 +65,6 @@ def features_from_scans(encoder: str | Path | nn.Module, inputs, *, recipe: Reci
     check_scans(paths, recipe)
     features, _, _ = extract_features(model, ScanDataset(paths, recipe), batch_size=batch_size, device=torch_device)
     return FeatureTable(files=[str(p) for p in paths], features=features.astype(np.float32))
-
-
-def resolve_device(spec: str) -> torch.device:
-    """The torch device `spec` names ("auto": CUDA when present, else the CPU).
-
-    Raises:
-        InputError: a name that is no device, or CUDA (MPS) asked for where there is none.
-    """
-    if not isinstance(spec, str) or not DEVICE_PATTERN.fullmatch(spec):
-        raise InputError(f'device must be "auto", "cpu", "cuda", "cuda:<index>" or "mps"; got {spec!r}')
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {spec!r}: this machine has no CUDA GPU that torch can use; use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise InputError(f"device {spec!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError(f"device {spec!r}: MPS is not available here; use --device cpu")
-    return device
 
 
 def _encoder_and_recipe(encoder, recipe) -> tuple[Encoder, Recipe]:
