@@ -121,6 +121,62 @@ def test_every_chapter_has_exercises_whose_solutions_are_code_that_runs_with_it(
     assert not without_code, f"exercises without a solution that runs code: {without_code}"
 
 
+# Figures. A code cell whose metadata holds ``mystnb.figure`` (a name and a caption) has each of its rich outputs
+# wrapped by myst-nb in a numbered Sphinx figure ("Fig. N"), which the text cites with {numref}`name`. So a
+# captioned cell must show exactly one rich output: its figure (printed text is fine).
+CAPTIONED_CHAPTERS = ("01_data", "02_physics", "03_asl", "04_mae", "05_downstream", "08_recon")
+# chapters 06 and 07 follow: add "06_simclr" and "07_seqinv" to CAPTIONED_CHAPTERS once their figures are captioned
+DRAWS = re.compile(r"\bplt\.(?:show|subplots?|figure)\(|\bplot_\w+\(")  # pyplot, brainfm_lite.viz and nilearn
+NUMREF = re.compile(r"\{numref\}`(?:[^`<]*<)?([\w-]+)>?`")
+# Drawn only when the reader has the real data (IXI's T1 scans, fastMRI's brain files): captioned, but not cited,
+# since a {numref} to a figure that a build without those data lacks is an undefined reference (a warning).
+DATA_DEPENDENT_FIGURES = {"fig-01-ixi-scan", "fig-08-fastmri-real"}
+
+
+def drawing_cells(notebook: Path) -> list:
+    """The code cells that show a figure on the page: those that call pyplot or a ``plot_*`` function
+    (brainfm_lite.viz, nilearn), or a function that a drawing cell of the same chapter defines. The sliders
+    (`slice_browser`, `sequence_explorer`) draw only in a live kernel, not on the page, and a cell tagged
+    remove-output or remove-cell shows nothing there."""
+    code = [c for c in _cells(notebook) if c.cell_type == "code"
+            and not {"remove-output", "remove-cell"} & set(c.metadata.get("tags", []))]
+    drawing = [c for c in code if DRAWS.search(c.source)]
+    helpers = sorted({name for c in drawing for name in re.findall(r"^def (\w+)\(", c.source, re.M)})
+    calls = re.compile(r"\b(?:%s)\(" % "|".join(helpers)) if helpers else None
+    return [c for c in code if DRAWS.search(c.source) or (calls and calls.search(c.source))]
+
+
+def figure_of(cell) -> dict:
+    return cell.metadata.get("mystnb", {}).get("figure", {})
+
+
+@pytest.mark.parametrize("chapter", CAPTIONED_CHAPTERS)
+def test_every_figure_has_a_numbered_caption_that_the_text_cites(chapter):
+    notebook = ROOT / "book" / f"{chapter}.ipynb"
+    cells = drawing_cells(notebook)
+    assert cells, f"{chapter} draws no figure: the detection rule or the chapter changed"
+    prefix = f"fig-{chapter[:2]}-"
+    uncaptioned = [c.get("id") for c in cells if not figure_of(c).get("name", "").startswith(prefix)
+                   or not figure_of(c).get("caption", "").strip()]
+    assert not uncaptioned, f"figure cells without metadata.mystnb.figure (name {prefix}..., caption): {uncaptioned}"
+    captioned = [c for c in _cells(notebook) if c.cell_type == "code" and figure_of(c)]
+    with_display = [c.get("id") for c in captioned if "display(" in c.source]
+    assert not with_display, f"captioned cells that also display() something (one rich output each): {with_display}"
+    names = {figure_of(c)["name"] for c in captioned}
+    cited = {name for c in _cells(notebook) if c.cell_type == "markdown" for name in NUMREF.findall(c.source)}
+    uncited = sorted(names - cited - DATA_DEPENDENT_FIGURES)
+    assert not uncited, f"figures the text never cites with {{numref}}: {uncited}"
+    dangling = sorted(cited - names)
+    assert not dangling, f"{{numref}} to figures this chapter does not have: {dangling}"
+
+
+def test_figure_names_are_unique_in_the_book():
+    names = [figure_of(c)["name"] for notebook in NOTEBOOKS for c in _cells(notebook)
+             if c.cell_type == "code" and figure_of(c).get("name")]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    assert not repeated, f"figure names used twice: {repeated}"
+
+
 @pytest.mark.book
 def test_every_chapter_executes_at_smoke(smoke_book):
     run, build, _ = smoke_book
