@@ -9,7 +9,7 @@ import numpy as np
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.eval.results_table import headline_metric
 from brainfm_lite.physics.asl import asl_signal_pasl, asl_signal_pcasl
-from brainfm_lite.viz.slices import display_slice
+from brainfm_lite.viz.slices import display_slice, mark_sides
 
 
 def plot_kinetic_curves(atts=(0.8, 1.2, 1.6, 2.0), *, cbf: float = 60.0, tau: float = 1.8, ti1: float = 0.8):
@@ -33,8 +33,10 @@ def plot_kinetic_curves(atts=(0.8, 1.2, 1.6, 2.0), *, cbf: float = 60.0, tau: fl
 
 
 def plot_cbf_row(volumes: list[Volume], titles: list[str], *, limits=(0.0, 100.0), axis: str = "axial",
-                 index: int | None = None, cmap: str = "magma", unit: str = "mL/100 g/min", axes=None):
-    """One slice of each map on a shared, fixed colour scale (CBF maps are compared by value, not by contrast)."""
+                 index: int | None = None, cmap: str = "magma", unit: str = "mL/100 g/min", axes=None,
+                 sides: bool = True):
+    """One slice of each map on a shared, fixed colour scale (CBF maps are compared by value, not by contrast);
+    `sides` marks the subject's sides on each slice (`mark_sides`)."""
     if axes is None:
         fig, axes = plt.subplots(1, len(volumes), figsize=(2.3 * len(volumes) + 0.8, 2.8), squeeze=False)
         axes = axes[0]
@@ -45,6 +47,8 @@ def plot_cbf_row(volumes: list[Volume], titles: list[str], *, limits=(0.0, 100.0
         image = ax.imshow(plane, cmap=cmap, origin="lower", aspect=aspect, vmin=limits[0], vmax=limits[1])
         ax.set_title(title, fontsize=8)
         ax.axis("off")
+        if sides:
+            mark_sides(ax, axis)
     fig.colorbar(image, ax=list(axes), shrink=0.8, label=unit)
     return fig
 

@@ -66,17 +66,23 @@ def plot_orthogonal(volume: Volume, *, title: str | None = None, cmap: str = "gr
         ax.set_title(name, fontsize=9)
         ax.axis("off")
         if sides:
-            for x, side, align in ((0.02, SIDES[name][0], "left"), (0.98, SIDES[name][1], "right")):
-                ax.text(x, 0.03, side, color="yellow", fontsize=8, ha=align, transform=ax.transAxes)
+            mark_sides(ax, name)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
+def mark_sides(ax, axis: str) -> None:
+    """Mark the subject's side at the left and right edge of a slice drawn by `display_slice` (`SIDES`)."""
+    for x, side, align in ((0.02, SIDES[axis][0], "left"), (0.98, SIDES[axis][1], "right")):
+        ax.text(x, 0.03, side, color="yellow", fontsize=8, ha=align, transform=ax.transAxes)
+
+
 def plot_montage(volumes: list[Volume], titles: list[str], *, axis: str = "axial", cmap: str = "gray",
-                 shared_limits: bool = False, ncols: int | None = None):
-    """The middle slice of several volumes in a grid (e.g. subjects of a cohort, or steps of a pipeline)."""
+                 shared_limits: bool = False, ncols: int | None = None, sides: bool = True):
+    """The middle slice of several volumes in a grid (e.g. subjects of a cohort, or steps of a pipeline); `sides`
+    marks the subject's sides on each slice (`mark_sides`)."""
     ncols = ncols or len(volumes)
     nrows = int(np.ceil(len(volumes) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.4 * nrows), squeeze=False)
@@ -88,6 +94,8 @@ def plot_montage(volumes: list[Volume], titles: list[str], *, axis: str = "axial
         lo, hi = limits or intensity_limits(volume.data)
         ax.imshow(plane, cmap=cmap, origin="lower", aspect=aspect, vmin=lo, vmax=hi)
         ax.set_title(title, fontsize=8)
+        if sides:
+            mark_sides(ax, axis)
     fig.tight_layout()
     return fig
 

@@ -4,7 +4,8 @@ import numpy as np
 
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.preprocess.orientation import reorient
-from brainfm_lite.viz.slices import display_slice, plot_before_after, plot_orthogonal
+from brainfm_lite.viz.asl_plots import plot_cbf_row
+from brainfm_lite.viz.slices import display_slice, plot_before_after, plot_montage, plot_orthogonal
 
 
 def right_half_bright() -> Volume:
@@ -33,6 +34,15 @@ def test_each_plane_is_named_and_its_sides_marked():
         assert marks[left] < 0.5 < marks[right]
     assert not plot_orthogonal(right_half_bright(), sides=False).axes[0].texts
 
+
+
+def test_montages_and_cbf_rows_mark_the_sides_of_each_slice():
+    volume = reorient(right_half_bright(), "LPS")
+    for fig, (left, right) in ((plot_montage([volume, volume], ["a", "b"]), "LR"),
+                               (plot_cbf_row([volume], ["cbf"], axis="sagittal"), "PA")):
+        marks = {text.get_text(): text.get_position()[0] for text in fig.axes[0].texts}  # the first slice
+        assert marks[left] < 0.5 < marks[right]
+    assert not plot_montage([volume], ["a"], sides=False).axes[0].texts
 
 def test_before_and_after_rows_say_shape_and_spacing():
     volume = right_half_bright()
