@@ -252,8 +252,31 @@ def _add_repository_links(root: Path, staged_config: Path) -> None:
                        + yaml.safe_dump(derived, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
+# A chapter cites its numbered figures (code outputs captioned by ``metadata.mystnb.figure``) with {numref}`name`.
+NUMREF_ROLE = re.compile(r"\{numref\}`[^`]*`")
+UNDRAWN_FIGURE = "a figure not drawn in this build"
+
+
+def _unlink_figure_references(notebook: Path) -> None:
+    """Put words in place of each {numref} in the text of `notebook`, a chapter staged without outputs: its figures
+    are outputs, so the references would be undefined labels (warnings; errors in a strict build)."""
+    import nbformat
+
+    def words(match: re.Match) -> str:
+        before = match.string[:match.start()]
+        starts_sentence = not before.strip() or re.search(r"([.!?]\s+|\n\s*\n)\Z", before)
+        return UNDRAWN_FIGURE[0].upper() + UNDRAWN_FIGURE[1:] if starts_sentence else UNDRAWN_FIGURE
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = NUMREF_ROLE.sub(words, cell.source)
+    nbformat.write(nb, notebook)
+
+
 def stage_unexecuted_chapters(root: Path, stage: Path) -> list[str]:
-    """Give every chapter without an executed copy in the stage a page: its source, under a "not executed" note.
+    """Give every chapter without an executed copy in the stage a page: its source, under a "not executed" note,
+    its references to figures in words (`_unlink_figure_references`).
 
     Returns:
         The stems of those chapters.
@@ -270,6 +293,7 @@ def stage_unexecuted_chapters(root: Path, stage: Path) -> list[str]:
             "This chapter has not been run in this build yet, so its code shows no output. "
             f"Run it with `make book CHAPTERS={notebook.stem}` (or `brainfm book --chapters {notebook.stem}`).\n:::"
         ), tag="not-executed")
+        _unlink_figure_references(staged)
         missing.append(notebook.stem)
     return missing
 

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 import yaml
 
-from brainfm_lite.book_runner import chapter_notebooks, run_book, toc_files
+from brainfm_lite.book_runner import chapter_notebooks, run_book, stage_unexecuted_chapters, toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = chapter_notebooks(ROOT)
@@ -266,6 +266,20 @@ def test_a_hung_cell_fails_the_chapter_instead_of_blocking(tmp_path, monkeypatch
     run = run_book(root, profile_name="smoke", build_dir=tmp_path / "_build", log=lambda *_: None)
     assert not run.ok and "Timeout" in run.chapters[0].error  # interrupted, not left to sleep its 30 s
 
+
+
+def test_a_chapter_staged_without_outputs_cites_its_figures_in_words(tmp_path):
+    """An unexecuted chapter's page has no figures, so its {numref} roles become words, not undefined labels."""
+    root = _mini_book(tmp_path, "plt.plot([0, 1])")
+    notebook = root / "book" / "01_mini.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("{numref}`fig-01-line` is a line. Both ends of\n"
+                                                  "{numref}`Figure %s <fig-01-line>` are marked."))
+    nbformat.write(nb, notebook)
+    assert stage_unexecuted_chapters(root, tmp_path / "stage") == ["01_mini"]
+    text = nbformat.read(tmp_path / "stage" / "book" / "01_mini.ipynb", as_version=4).cells[-1].source
+    assert text == ("A figure not drawn in this build is a line. Both ends of\n"
+                    "a figure not drawn in this build are marked.")
 
 def test_the_book_build_turns_widgets_off_in_chapters_that_offer_them(tmp_path):
     """A static page cannot drive sliders; a chapter with an `interactive` parameter gets False from the build."""
