@@ -74,9 +74,13 @@ def plot_orthogonal(volume: Volume, *, title: str | None = None, cmap: str = "gr
 
 
 def mark_sides(ax, axis: str) -> None:
-    """Mark the subject's side at the left and right edge of a slice drawn by `display_slice` (`SIDES`)."""
+    """Mark the subject's side at the left and right edge of a slice drawn by `display_slice` (`SIDES`): yellow
+    letters outlined in black, legible on dark and light colour maps alike."""
+    from matplotlib import patheffects
+
+    outline = [patheffects.withStroke(linewidth=2, foreground="black")]
     for x, side, align in ((0.02, SIDES[axis][0], "left"), (0.98, SIDES[axis][1], "right")):
-        ax.text(x, 0.03, side, color="yellow", fontsize=8, ha=align, transform=ax.transAxes)
+        ax.text(x, 0.03, side, color="yellow", fontsize=8, ha=align, transform=ax.transAxes, path_effects=outline)
 
 
 def plot_montage(volumes: list[Volume], titles: list[str], *, axis: str = "axial", cmap: str = "gray",
