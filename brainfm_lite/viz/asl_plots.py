@@ -96,7 +96,7 @@ def plot_qei_sweeps(sweeps: dict, *, ax=None):
 
 
 def plot_metric_vs_fraction(table: list[dict], *, encoders=("pretrained", "random_init")):
-    """Headline metric against the fraction of training labels, one panel per task (chapter 5).
+    """Headline metric against the fraction of training labels, one panel per task, two a row (chapter 5).
 
     Linear probes of each encoder as lines (in-site solid, unseen-site dashed), fine-tuned runs as crosses, the
     regional-CBF baseline as grey squares (filled in-site, open unseen-site), chance as a dotted line.
@@ -111,8 +111,13 @@ def plot_metric_vs_fraction(table: list[dict], *, encoders=("pretrained", "rando
     colours = dict(zip(encoders, ("tab:blue", "tab:orange", "tab:green", "tab:red")))
     styles = {"in_site": "-", "unseen_site": "--"}
     tasks = list(dict.fromkeys(row["task"] for row in table))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.6), sharex=True, squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    # at most two panels a row, so that the figure keeps legible text at the page's width
+    ncols = min(2, len(tasks))
+    nrows = -(-len(tasks) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), sharex=True, squeeze=False)
+    for ax in axes.ravel()[len(tasks):]:
+        ax.axis("off")
+    for ax, task in zip(axes.ravel(), tasks):
         rows = [row for row in table if row["task"] == task]
         metric = headline_metric(rows[0])
         for encoder in encoders:
@@ -138,6 +143,7 @@ def plot_metric_vs_fraction(table: list[dict], *, encoders=("pretrained", "rando
         ax.set_ylabel("AUC" if metric == "auc" else "Pearson r")
         ax.set_title(task)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.12))
     fig.tight_layout()
+    fig.legend(handles, labels, loc="upper center", ncol=3 if ncols > 1 else 1, fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))
     return fig
