@@ -14,7 +14,7 @@ One view of a subject, from its voxelwise maps (PD, R1, R2, R2*, MT) and brain m
    embedded cohort is one template scaled and deformed, so rescaling the views erases much of what tells two
    subjects apart in two different contrasts. Measured at the reference profile
    (``benchmarks/bench_seqinv_collapse.py``, 150 steps, seed 0): with crops of at least 0.75 of an edge SeqInv
-   collapsed (NT-Xent 2.71 = chance, partner and negative similarity 0.99), as the recorded reference run did;
+   collapsed (NT-Xent 2.71 = chance, partner and negative similarity 0.99), as the reference record of 561a49a did;
    without, it learns (NT-Xent 2.21, partner 0.84, negative 0.30);
 3. **corruption** (image only): a smooth bias field, Gibbs ringing, Rician noise (``RandBiasField``,
    ``RandGibbsNoise``, ``RandRicianNoise``);
