@@ -124,8 +124,8 @@ def test_every_chapter_has_exercises_whose_solutions_are_code_that_runs_with_it(
 # Figures. A code cell whose metadata holds ``mystnb.figure`` (a name and a caption) has each of its rich outputs
 # wrapped by myst-nb in a numbered Sphinx figure ("Fig. N"), which the text cites with {numref}`name`. So a
 # captioned cell must show exactly one rich output: its figure (printed text is fine).
-CAPTIONED_CHAPTERS = ("01_data", "02_physics", "03_asl", "04_mae", "05_downstream", "08_recon")
-# chapters 06 and 07 follow: add "06_simclr" and "07_seqinv" to CAPTIONED_CHAPTERS once their figures are captioned
+CAPTIONED_CHAPTERS = ("01_data", "02_physics", "03_asl", "04_mae", "05_downstream", "06_simclr", "07_seqinv",
+                      "08_recon")
 DRAWS = re.compile(r"\bplt\.(?:show|subplots?|figure)\(|\bplot_\w+\(")  # pyplot, brainfm_lite.viz and nilearn
 NUMREF = re.compile(r"\{numref\}`(?:[^`<]*<)?([\w-]+)>?`")
 # Drawn only when the reader has the real data (IXI's T1 scans, fastMRI's brain files): captioned, but not cited,
