@@ -15,6 +15,7 @@ import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from brainfm_lite.errors import InputError
 from brainfm_lite.viz.slices import mark_sides
@@ -35,6 +36,17 @@ def _show(ax, image, title="", vmax=None, cmap="gray", sides=False):
     if sides:
         mark_sides(ax, "axial")
     return shown
+
+
+def _colour_bar(fig, shown, ax, label, **options):
+    """A labelled colour bar whose ticks stay legible whatever the scale (a fastMRI file's magnitudes are ~1e-4:
+    an exponent beside the bar instead of long tick labels that run into each other)."""
+    bar = fig.colorbar(shown, ax=ax, label=label, **options)
+    bar.locator = MaxNLocator(nbins=5)
+    bar.formatter = ScalarFormatter(useMathText=True)
+    bar.formatter.set_powerlimits((-2, 3))
+    bar.update_ticks()
+    return bar
 
 
 def _name_axes(fig, sides: bool) -> None:
@@ -65,10 +77,12 @@ def plot_kspace_and_aliasing(image: np.ndarray, kspace: np.ndarray, masks: dict,
         sampled = _show(axes[0, col], mask.astype(float), f"mask R={acceleration:g}\n{mask[0].mean():.0%} of columns",
                         1.0)
         _show(axes[1, col], zero_filled[acceleration], f"zero-filled R={acceleration:g}", vmax, sides=sides)
-    fig.colorbar(log_k, ax=axes[1, 0], location="left", shrink=0.8, label=KSPACE_LABEL)
-    fig.colorbar(magnitude, ax=axes[:, -1], shrink=0.6, label=MAGNITUDE_LABEL)
+    # each bar beside the panels it describes: the images' grey scale left of the slice and right of the zero-filled
+    _colour_bar(fig, magnitude, axes[0, 0], location="left", shrink=0.8, label=MAGNITUDE_LABEL)
+    _colour_bar(fig, log_k, axes[1, 0], location="left", shrink=0.8, label=KSPACE_LABEL)
     if masks:
-        bar = fig.colorbar(sampled, ax=axes[0, 0], location="left", shrink=0.8, ticks=[0, 1], label="k-space column")
+        _colour_bar(fig, magnitude, axes[1, 1:], shrink=0.8, label=MAGNITUDE_LABEL)
+        bar = fig.colorbar(sampled, ax=axes[0, 1:], shrink=0.8, ticks=[0, 1], label="k-space column")
         bar.ax.set_yticklabels(["skipped", "sampled"])
     _name_axes(fig, sides)
     return fig
@@ -96,7 +110,7 @@ def plot_trajectory(steps, images: np.ndarray, truth: np.ndarray, *, ncols: int 
     for ax, t, image in zip(axes.ravel(), steps, images):
         _show(ax, image, f"x0_hat at t={int(t)}", vmax, sides=sides)
     shown = _show(axes.ravel()[panels - 1], truth, "truth", vmax, sides=sides)
-    fig.colorbar(shown, ax=axes, shrink=0.6, label=MAGNITUDE_LABEL)
+    _colour_bar(fig, shown, axes, shrink=0.6, label=MAGNITUDE_LABEL)
     _name_axes(fig, sides)
     return fig
 
@@ -132,7 +146,7 @@ def plot_recon_grid(truth: np.ndarray, recons: dict, *, error_scale: float = 0.3
     for row, label in enumerate([truth_label] * first + list(recons)):
         axes[row, 0].set_ylabel(textwrap.fill(label, 22), fontsize=8, rotation=0, ha="right", va="center")
     for shown, label in ((magnitude, MAGNITUDE_LABEL), (error, ERROR_LABEL)):  # stacked under the grid
-        fig.colorbar(shown, ax=axes, location="bottom", shrink=0.6, aspect=40, label=label)
+        _colour_bar(fig, shown, axes, location="bottom", shrink=0.6, aspect=40, label=label)
     _name_axes(fig, sides)
     return fig
 
@@ -150,6 +164,6 @@ def plot_sweep(lrs, steps, psnr: np.ndarray, *, acceleration: float = 4):
     for i in range(len(lrs)):
         for j in range(len(steps)):
             ax.text(j, i, f"{psnr[i, j]:.1f}", ha="center", va="center", color="w", fontsize=9)
-    fig.colorbar(shown, ax=ax, label="PSNR (dB)")
+    _colour_bar(fig, shown, ax, label="PSNR (dB)")
     fig.tight_layout()
     return fig
