@@ -20,11 +20,11 @@ from matplotlib.ticker import MaxNLocator, ScalarFormatter
 from brainfm_lite.errors import InputError
 from brainfm_lite.viz.slices import mark_sides
 
-PAGE_WIDTH_IN = 9.0  # what the book's column shows without shrinking the text
-MAGNITUDE_LABEL = "magnitude (a.u.)"
-ERROR_LABEL = "|recon - truth| (a.u.)"
-KSPACE_LABEL = "log(1 + 1000 |k| / max |k|)"
-UNKNOWN_SIDES_NOTE = "columns: phase encoding (undersampled), rows: readout; the subject's sides are not known"
+_PAGE_WIDTH_IN = 9.0  # what the book's column shows without shrinking the text
+_MAGNITUDE_LABEL = "magnitude (a.u.)"
+_ERROR_LABEL = "|recon - truth| (a.u.)"
+_KSPACE_LABEL = "log(1 + 1000 |k| / max |k|)"
+_UNKNOWN_SIDES_NOTE = "columns: phase encoding (undersampled), rows: readout; the subject's sides are not known"
 
 
 def _show(ax, image, title="", vmax=None, cmap="gray", sides=False):
@@ -52,7 +52,7 @@ def _colour_bar(fig, shown, ax, label, **options):
 def _name_axes(fig, sides: bool) -> None:
     """Where the sides are not marked, say what the image axes are instead of leaving them unexplained."""
     if not sides:
-        fig.supxlabel(textwrap.fill(UNKNOWN_SIDES_NOTE, int(11 * fig.get_figwidth())), fontsize=9)  # ~11 chars/in
+        fig.supxlabel(textwrap.fill(_UNKNOWN_SIDES_NOTE, int(11 * fig.get_figwidth())), fontsize=9)  # ~11 chars/in
 
 
 def plot_kspace_and_aliasing(image: np.ndarray, kspace: np.ndarray, masks: dict, zero_filled: dict, *,
@@ -68,7 +68,7 @@ def plot_kspace_and_aliasing(image: np.ndarray, kspace: np.ndarray, masks: dict,
         sides: the images are axial slices, anterior up and the subject's left on the left: mark the sides.
     """
     columns = 1 + len(masks)
-    fig, axes = plt.subplots(2, columns, figsize=(min(PAGE_WIDTH_IN, 1.9 * columns + 1.6), 4.6),
+    fig, axes = plt.subplots(2, columns, figsize=(min(_PAGE_WIDTH_IN, 1.9 * columns + 1.6), 4.6),
                              layout="constrained", squeeze=False)
     vmax = float(np.percentile(image, 99.5))
     magnitude = _show(axes[0, 0], image, "fully sampled", vmax, sides=sides)
@@ -78,10 +78,10 @@ def plot_kspace_and_aliasing(image: np.ndarray, kspace: np.ndarray, masks: dict,
                         1.0)
         _show(axes[1, col], zero_filled[acceleration], f"zero-filled R={acceleration:g}", vmax, sides=sides)
     # each bar beside the panels it describes: the images' grey scale left of the slice and right of the zero-filled
-    _colour_bar(fig, magnitude, axes[0, 0], location="left", shrink=0.8, label=MAGNITUDE_LABEL)
-    _colour_bar(fig, log_k, axes[1, 0], location="left", shrink=0.8, label=KSPACE_LABEL)
+    _colour_bar(fig, magnitude, axes[0, 0], location="left", shrink=0.8, label=_MAGNITUDE_LABEL)
+    _colour_bar(fig, log_k, axes[1, 0], location="left", shrink=0.8, label=_KSPACE_LABEL)
     if masks:
-        _colour_bar(fig, magnitude, axes[1, 1:], shrink=0.8, label=MAGNITUDE_LABEL)
+        _colour_bar(fig, magnitude, axes[1, 1:], shrink=0.8, label=_MAGNITUDE_LABEL)
         bar = fig.colorbar(sampled, ax=axes[0, 1:], shrink=0.8, ticks=[0, 1], label="k-space column")
         bar.ax.set_yticklabels(["skipped", "sampled"])
     _name_axes(fig, sides)
@@ -102,7 +102,7 @@ def plot_trajectory(steps, images: np.ndarray, truth: np.ndarray, *, ncols: int 
     panels = len(images) + 1
     ncols = min(ncols, panels)
     nrows = -(-panels // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(min(PAGE_WIDTH_IN, 2.4 * ncols + 1.0), 2.5 * nrows + 0.3),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(_PAGE_WIDTH_IN, 2.4 * ncols + 1.0), 2.5 * nrows + 0.3),
                              layout="constrained", squeeze=False)
     for ax in axes.ravel()[panels:]:
         ax.axis("off")
@@ -110,7 +110,7 @@ def plot_trajectory(steps, images: np.ndarray, truth: np.ndarray, *, ncols: int 
     for ax, t, image in zip(axes.ravel(), steps, images):
         _show(ax, image, f"x0_hat at t={int(t)}", vmax, sides=sides)
     shown = _show(axes.ravel()[panels - 1], truth, "truth", vmax, sides=sides)
-    _colour_bar(fig, shown, axes, shrink=0.6, label=MAGNITUDE_LABEL)
+    _colour_bar(fig, shown, axes, shrink=0.6, label=_MAGNITUDE_LABEL)
     _name_axes(fig, sides)
     return fig
 
@@ -130,7 +130,7 @@ def plot_recon_grid(truth: np.ndarray, recons: dict, *, error_scale: float = 0.3
     accelerations = list(next(iter(recons.values())))
     first = 1 if truth_label else 0
     rows, columns = first + len(recons), 2 * len(accelerations)
-    panel_in = min(1.6, (PAGE_WIDTH_IN - 1.4) / columns)  # 1.4 in for the method names
+    panel_in = min(1.6, (_PAGE_WIDTH_IN - 1.4) / columns)  # 1.4 in for the method names
     fig, axes = plt.subplots(rows, columns, figsize=(1.4 + panel_in * columns, panel_in * rows + 1.4),
                              layout="constrained", squeeze=False)
     vmax = float(np.percentile(truth, 99.5))
@@ -145,7 +145,7 @@ def plot_recon_grid(truth: np.ndarray, recons: dict, *, error_scale: float = 0.3
                           "inferno", sides=sides)
     for row, label in enumerate([truth_label] * first + list(recons)):
         axes[row, 0].set_ylabel(textwrap.fill(label, 22), fontsize=8, rotation=0, ha="right", va="center")
-    for shown, label in ((magnitude, MAGNITUDE_LABEL), (error, ERROR_LABEL)):  # stacked under the grid
+    for shown, label in ((magnitude, _MAGNITUDE_LABEL), (error, _ERROR_LABEL)):  # stacked under the grid
         _colour_bar(fig, shown, axes, location="bottom", shrink=0.6, aspect=40, label=label)
     _name_axes(fig, sides)
     return fig
@@ -156,7 +156,7 @@ def plot_sweep(lrs, steps, psnr: np.ndarray, *, acceleration: float = 4):
     psnr = np.asarray(psnr)
     if psnr.shape != (len(lrs), len(steps)):
         raise InputError(f"psnr grid {psnr.shape} does not match {len(lrs)} rates x {len(steps)} durations")
-    fig, ax = plt.subplots(figsize=(min(PAGE_WIDTH_IN, 1.2 * len(steps) + 2.5), 0.7 * len(lrs) + 1.8))
+    fig, ax = plt.subplots(figsize=(min(_PAGE_WIDTH_IN, 1.2 * len(steps) + 2.5), 0.7 * len(lrs) + 1.8))
     shown = ax.imshow(psnr, cmap="viridis")
     ax.set(xticks=range(len(steps)), xticklabels=[str(s) for s in steps], yticks=range(len(lrs)),
            yticklabels=[f"{lr:.0e}" for lr in lrs], xlabel="fine-tuning steps", ylabel="learning rate",
