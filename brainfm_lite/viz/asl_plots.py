@@ -14,7 +14,7 @@ from brainfm_lite.viz.slices import display_slice, mark_sides
 
 def plot_kinetic_curves(atts=(0.8, 1.2, 1.6, 2.0), *, cbf: float = 60.0, tau: float = 1.8, ti1: float = 0.8):
     """Difference signal (% of M0) against the delay, for a few arterial transit times (s): pCASL and PASL."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     delays = np.linspace(0.0, 4.0, 401)
     for att in atts:
         pcasl = asl_signal_pcasl(cbf, 1.0, att=att, pld=delays, tau=tau)
@@ -26,7 +26,7 @@ def plot_kinetic_curves(atts=(0.8, 1.2, 1.6, 2.0), *, cbf: float = 60.0, tau: fl
     axes[1].set(xlabel="inversion time TI (s)", title=f"PASL (QUIPSS II), TI1 = {ti1} s")
     axes[0].axvspan(1.5, 2.0, color="0.9", zorder=0, label="PLDs in use")
     for ax in axes:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -73,7 +73,7 @@ def plot_by_site(values, sites, *, groups=None, group_names=("no", "yes"), ylabe
                 box.set_facecolor(colour)
                 box.set_alpha(0.5)
             ax.plot([], [], color=colour, lw=6, alpha=0.5, label=group_names[g])
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     ax.set_xticks(np.arange(site_ids.size), [f"site{s:02d}" for s in site_ids], rotation=45, fontsize=8)
     ax.set(ylabel=ylabel, title=title)
     ax.grid(axis="y", alpha=0.3)
@@ -81,16 +81,21 @@ def plot_by_site(values, sites, *, groups=None, group_names=("no", "yes"), ylabe
     return ax.figure
 
 
-def plot_qei_sweeps(sweeps: dict, *, ax=None):
-    """QEI against the known amount of each artefact: ``{name: (amounts, qei values, unit)}``."""
-    if ax is None:
-        _, axes = plt.subplots(1, len(sweeps), figsize=(3.0 * len(sweeps), 3.0), sharey=True, squeeze=False)
-        axes = axes[0]
+def plot_qei_sweeps(sweeps: dict, *, ncols: int = 2, axes=None):
+    """QEI against the known amount of each artefact, ``{name: (amounts, qei values, unit)}``: one panel per
+    artefact, `ncols` a row (8.4 in wide at 2, so that the axis labels stay legible at the page's width), or on
+    the given `axes` (one per artefact)."""
+    if axes is None:
+        ncols = min(ncols, len(sweeps))
+        nrows = -(-len(sweeps) // ncols)
+        fig, grid = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
+        for ax in grid.ravel()[len(sweeps):]:
+            ax.axis("off")
+        axes = grid.ravel()
     for ax, (name, (amounts, qeis, unit)) in zip(axes, sweeps.items()):
         ax.plot(amounts, qeis, "o-")
-        ax.set(xlabel=f"{name} ({unit})" if unit else name, ylim=(0, 1))
+        ax.set(xlabel=f"{name} ({unit})" if unit else name, ylabel="QEI", ylim=(0, 1))
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("QEI")
     axes[0].figure.tight_layout()
     return axes[0].figure
 
@@ -144,6 +149,6 @@ def plot_metric_vs_fraction(table: list[dict], *, encoders=("pretrained", "rando
         ax.set_title(task)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.tight_layout()
-    fig.legend(handles, labels, loc="upper center", ncol=3 if ncols > 1 else 1, fontsize=8,
+    fig.legend(handles, labels, loc="upper center", ncol=3 if ncols > 1 else 1, fontsize=9,
                bbox_to_anchor=(0.5, 0.0))
     return fig

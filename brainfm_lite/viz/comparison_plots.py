@@ -34,7 +34,7 @@ def plot_dense_scores(table: list[dict], *, task: str, metric: str = "dice", enc
         ax.set(xlabel="training subjects with labels (%)", title=TEST_TITLES[test])
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"{task}: {metric}")
-    axes[0][-1].legend(fontsize=7)
+    axes[0][-1].legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -52,7 +52,7 @@ def plot_feature_distances(distances: dict[str, dict], *, ax=None):
            label="same contrast, two subjects", color="tab:purple")
     ax.set_xticks(x, names)
     ax.set(ylabel="cosine distance of features", title="What do the features follow: anatomy or contrast?")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     ax.grid(alpha=0.3, axis="y")
     ax.figure.tight_layout()
     return ax.figure
@@ -81,7 +81,7 @@ def plot_tissue_segmentation(image: np.ndarray, predicted: np.ndarray, truth: np
     axes[0].text(0.03, 0.03, "L", color="yellow", fontsize=8, transform=axes[0].transAxes)
     axes[0].text(0.88, 0.03, "R", color="yellow", fontsize=8, transform=axes[0].transAxes)
     fig.legend(handles=[Patch(color=colour, label=name) for name, colour in TISSUE_CLASSES.values()],
-               loc="lower center", ncol=len(TISSUE_CLASSES), fontsize=8, frameon=False)
+               loc="lower center", ncol=len(TISSUE_CLASSES), fontsize=9, frameon=False)
     fig.suptitle(title or "tissue segmentation (middle axial slice)", fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from brainfm_lite.errors import InputError
+from brainfm_lite.viz.slices import mark_sides
 
 # One marker per diagnosis, so colour stays free for the site.
 DIAGNOSIS_MARKERS = {"healthy": "o", "alzheimers": "^", "vascular": "s", "ftd": "D", "several": "*"}
@@ -33,18 +34,23 @@ def plot_loss_curve(history: list[dict], *, key: str = "loss", ax=None):
 
 
 def plot_mae_reconstructions(image: np.ndarray, results: list[tuple[float, np.ndarray, np.ndarray]], *,
-                             patch_size: int, index: int | None = None, limits=(-2.5, 2.5)):
+                             patch_size: int, index: int | None = None, limits=(-2.5, 2.5),
+                             unit: str = "SD units, z-scored", sides: bool = True):
     """One axial slice per masking ratio: the input, what the encoder sees, the reconstruction and the error.
 
     Args:
-        image: the input volume [X, Y, Z] (z-scored CBF).
+        image: the input volume [X, Y, Z] in RAS voxel order (as `datasets.cbf` gives it: z-scored CBF).
         results: ``(masking ratio, mask [X, Y, Z] with 1 in hidden patches, reconstruction [X, Y, Z])`` per row.
         patch_size: patch edge in voxels; the input panel shows the patch grid.
         index: axial slice (default: the middle one).
-        limits: shared intensity range of the image panels.
+        limits: shared intensity range of the image panels, in `unit`.
+        unit: the unit of the CBF values, for the colour bars: the default for z-scored maps (mean 0, SD 1 in the
+            brain), "mL/100 g/min" for maps as quantified.
+        sides: mark the subject's sides on each slice (`mark_sides`); the slice is drawn in RAS, right on the right.
 
     Returns:
-        The figure (one row per ratio, four columns).
+        The figure (one row per ratio, four columns, 8.6 in wide): one colour bar for the image panels and one for
+        the error panel, both in `unit`.
     """
     image = np.asarray(image)
     if image.ndim != 3:
@@ -54,26 +60,32 @@ def plot_mae_reconstructions(image: np.ndarray, results: list[tuple[float, np.nd
     def axial(volume):
         return np.asarray(volume)[:, :, index].T  # rows = y, so origin="lower" puts anterior up
 
-    fig, axes = plt.subplots(len(results), 4, figsize=(10, 2.6 * len(results)), squeeze=False)
+    fig, axes = plt.subplots(len(results), 4, figsize=(8.6, 2.3 * len(results) + 0.3), squeeze=False,
+                             layout="constrained")
+    shown = {}
     for row, (ratio, mask, recon) in zip(axes, results):
         hidden = axial(mask) > 0.5
         visible = np.ma.masked_where(hidden, axial(image))  # hidden patches drawn as background
         error = np.abs(axial(recon) - axial(image)) * hidden
-        panels = [(axial(image), "input", "gray", limits), (visible, f"visible ({1 - ratio:.0%} of patches)",
-                                                            "gray", limits),
-                  (axial(recon), f"reconstruction, masking {ratio:.0%}", "gray", limits),
-                  (error, "|error| in hidden patches", "magma", (0, limits[1]))]
+        panels = [(axial(image), "input", "gray", limits),
+                  (visible, f"visible\n{1 - ratio:.0%} of patches", "gray", limits),
+                  (axial(recon), f"reconstruction\nmasking {ratio:.0%}", "gray", limits),
+                  (error, "|error|\nin hidden patches", "magma", (0, limits[1]))]
         for ax, (plane, title, cmap, (low, high)) in zip(row, panels):
             ax.set_facecolor("navy")
-            ax.imshow(plane, cmap=cmap, origin="lower", vmin=low, vmax=high)
-            ax.set_title(title, fontsize=8)
+            shown[cmap] = ax.imshow(plane, cmap=cmap, origin="lower", vmin=low, vmax=high)
+            ax.set_title(title, fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
+            if sides:
+                mark_sides(ax, "axial")
         for edge in range(patch_size, image.shape[0], patch_size):
             row[0].axvline(edge - 0.5, color="yellow", lw=0.5)
         for edge in range(patch_size, image.shape[1], patch_size):
             row[0].axhline(edge - 0.5, color="yellow", lw=0.5)
-    fig.tight_layout()
+    if results:
+        fig.colorbar(shown["gray"], ax=axes[:, :3], shrink=0.9, label=f"CBF ({unit})")
+        fig.colorbar(shown["magma"], ax=axes[:, 3], shrink=0.9, label=f"|error| ({unit})")
     return fig
 
 
@@ -117,7 +129,7 @@ def plot_embedding(points: np.ndarray, sites, diagnoses, *, site_names=None, tit
     for diagnosis, marker in DIAGNOSIS_MARKERS.items():
         if (diagnoses == diagnosis).any():
             ax.scatter([], [], color="0.6", marker=marker, label=diagnosis)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.set(title=title)
     ax.grid(alpha=0.3)
     ax.figure.tight_layout()

@@ -13,7 +13,7 @@ from brainfm_lite.data.volume import Volume
 from brainfm_lite.errors import InputError
 from brainfm_lite.physics.sequences import PRESETS, Sequence
 from brainfm_lite.physics.tissues import MAP_NAMES, TISSUES_3T
-from brainfm_lite.viz.slices import display_slice
+from brainfm_lite.viz.slices import display_slice, mark_sides
 
 TISSUE_COLOURS = {"gm": "tab:gray", "wm": "tab:orange", "csf": "tab:blue", "lesion": "tab:red"}
 
@@ -29,6 +29,8 @@ _AXIS = {"tr": ("TR", "s", 1.0), "te": ("TE", "ms", 1e3), "ti": ("TI", "s", 1.0)
          "flip_deg": ("flip angle", "deg", 1.0)}
 
 MAP_LABELS = {"pd": "PD (fraction)", "r1": "R1 (1/s)", "r2": "R2 (1/s)", "r2s": "R2* (1/s)", "mt": "MT (%)"}
+_MAP_TITLES = {"pd": "proton density", "r1": "R1 = 1/T1", "r2": "R2 = 1/T2", "r2s": "R2* = 1/T2*",
+               "mt": "magnetisation transfer"}
 _MAP_DISPLAY_SCALE = {"mt": 100.0}  # MT is stored as a fraction, shown in percent as in the hMRI toolbox
 
 
@@ -71,33 +73,42 @@ def plot_signal_curves(sequence: Sequence | str = "t1w", parameter: str = "ti", 
     ax.set_xlabel(f"{label} ({unit})")
     ax.set_ylabel("signal (PD units)")
     ax.set_title(f"{sequence.kind}: signal against {label}", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     ax.figure.tight_layout()
     return ax.figure
 
 
 def plot_qmri_maps(maps: dict[str, np.ndarray], affine: np.ndarray, *, names=("pd", "r1", "r2s", "mt"),
-                   axis: str = "axial", cmap: str = "magma"):
-    """One slice of each quantitative map side by side, each with a colour bar in its unit.
+                   axis: str = "axial", cmap: str = "magma", ncols: int = 2, sides: bool = True):
+    """One slice of each quantitative map, `ncols` a row (8.4 in wide at 2), each with a colour bar labelled
+    with the map and its unit (`MAP_LABELS`: PD as a fraction, rates in 1/s, MT in %).
 
     Args:
         maps (dict of str to ndarray [X, Y, Z]): For example :func:`brainfm_lite.sim.qmri.qmri_maps`.
         affine (ndarray (4, 4)): Voxel-to-world matrix of the maps' grid (orientation and aspect of the display).
         names (sequence of str): Which maps, in order.
         axis (str): "axial", "coronal" or "sagittal" (the middle slice).
+        ncols (int): Panels a row.
+        sides (bool): Mark the subject's sides on each slice (`slices.mark_sides`).
     """
-    fig, axes = plt.subplots(1, len(names), figsize=(2.9 * len(names), 3.0), squeeze=False)
+    ncols = min(ncols, len(names))
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
     # Outside the head the rates hold placeholder values; show them as 0 where there are no protons.
     head = maps["pd"] > 0 if "pd" in maps else np.ones(np.shape(maps[names[0]]), dtype=bool)
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes.ravel(), names):
         shown_values = np.where(head, maps[name], 0) * _MAP_DISPLAY_SCALE.get(name, 1.0)
         plane, aspect = display_slice(Volume(shown_values, affine), axis)
         inside = plane[plane > 0]
         high = float(np.percentile(inside, 99.5)) if inside.size else 1.0
         shown = ax.imshow(plane, cmap=cmap, origin="lower", aspect=aspect, vmin=0, vmax=high)
-        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
-        ax.set_title(MAP_LABELS[name], fontsize=9)
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02, label=MAP_LABELS[name])
+        ax.set_title(f"{_MAP_TITLES[name]}, {axis}", fontsize=10)
         ax.axis("off")
+        if sides:
+            mark_sides(ax, axis)
     fig.tight_layout()
     return fig
 

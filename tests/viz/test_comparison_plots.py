@@ -34,3 +34,13 @@ def test_tissue_segmentation_shows_image_prediction_and_truth_with_one_legend_en
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["CSF", "GM", "WM"]
     with pytest.raises(InputError, match="share one shape"):
         plot_tissue_segmentation(image, predicted[:3], truth)
+
+
+def test_legends_are_legible_at_the_page_width(legend_sizes):
+    table = [{"encoder": e, "task": "tissue", "test": "in_site", "fraction": 1.0, "dice_mean": 0.5, "dice_std": 0.1}
+             for e in ("scratch", "seqinv")]
+    distances = {"seqinv": {"same_subject": 0.2, "same_contrast": 0.6}}
+    labels = np.zeros((6, 7, 8), dtype=int)
+    for fig in (plot_dense_scores(table, task="tissue"), plot_feature_distances(distances),
+                plot_tissue_segmentation(labels, labels, labels)):
+        assert min(legend_sizes(fig)) >= 9

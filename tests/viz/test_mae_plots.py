@@ -31,12 +31,33 @@ def test_reconstruction_grid_hides_masked_patches_and_shows_error_only_there():
     mask[:4] = 1.0  # the first half along x is hidden
     recon = np.where(mask > 0, 0.0, image)
     fig = plot_mae_reconstructions(image, [(0.5, mask, recon)], patch_size=4)
-    assert len(fig.axes) == 4
+    assert len([ax for ax in fig.axes if ax.get_images()]) == 4
     visible = fig.axes[1].get_images()[0].get_array()  # [y, x]: hidden columns are masked out
     assert visible.mask[:, :4].all() and not visible.mask[:, 4:].any()
     error = np.asarray(fig.axes[3].get_images()[0].get_array())
     assert np.all(error[:, 4:] == 0) and np.all(error[:, :4] > 0)
     assert len(fig.axes[0].get_lines()) == 2  # one grid line per inner patch edge, in x and in y
+
+
+def test_reconstruction_panels_read_off_colour_bars_in_cbf_units_have_sides_marked_and_fit_the_page(
+        colour_bars, scale, side_marks):
+    image = np.random.default_rng(0).normal(size=(8, 8, 4)).astype(np.float32)
+    mask = np.ones_like(image)
+    rows = [(ratio, mask, image) for ratio in (0.5, 0.75, 0.9)]
+    fig = plot_mae_reconstructions(image, rows, patch_size=4)
+    bars = colour_bars(fig)
+    assert list(bars) == ["CBF (SD units, z-scored)", "|error| (SD units, z-scored)"]
+    panels = [ax for ax in fig.axes if ax.get_images() and ax.get_title()]
+    assert len(panels) == 12
+    for k, ax in enumerate(panels):
+        wanted = "|error| (SD units, z-scored)" if k % 4 == 3 else "CBF (SD units, z-scored)"
+        assert scale(ax.images[0]) == bars[wanted]  # every panel's colours read off its bar
+        marks = side_marks(ax)
+        assert marks["L"] < 0.5 < marks["R"]  # RAS axial slice: the subject's right on the right
+    assert fig.get_size_inches()[0] <= 9
+    quantified = plot_mae_reconstructions(image, rows[:1], patch_size=4, unit="mL/100 g/min", sides=False)
+    assert "CBF (mL/100 g/min)" in colour_bars(quantified)
+    assert not quantified.axes[0].texts
 
 
 def test_reconstruction_needs_a_3d_volume():
@@ -64,3 +85,8 @@ def test_embedding_refuses_mismatched_inputs_and_unknown_diagnoses():
         plot_embedding(np.zeros((3, 2)), [0, 1], ["healthy"] * 3)
     with pytest.raises(InputError, match="unknown diagnosis"):
         plot_embedding(np.zeros((1, 2)), [0], ["flu"])
+
+
+def test_embedding_legend_is_legible_at_the_page_width(legend_sizes):
+    fig = plot_embedding(np.zeros((2, 2)), [0, 1], np.array(["healthy", "ftd"]))
+    assert min(legend_sizes(fig)) >= 9 and fig.get_size_inches()[0] <= 9
