@@ -147,11 +147,13 @@ if TYPE_CHECKING:  # type checkers and editors read these; at run time each name
     )
     from brainfm_lite.eval.results_run import (
         CONTRASTIVE_OBJECTIVES,
+        RUN_PROVENANCE,
         cached_part,
         earlier_provenance,
         finished_pretraining,
         last_logged,
         pretraining_summary,
+        record_provenance,
         run_provenance,
         stage,
     )
@@ -223,7 +225,7 @@ __all__ = [
     "DISTANCE_SUBJECTS", "DenoisingObjective", "DenseDataset", "DenseSplit", "FIGURES_FILE", "FRACTIONS",
     "FinetuneGrid", "HIDDEN_PATCH_MAPS", "KSPACE_NOISE_STD", "KspaceProjector", "LESION_LABEL_MAP", "METRICS", "MODES",
     "NEAR_MATCH", "N_EXAMPLES", "N_SNAPSHOTS", "PRETRAINING", "PRIOR_WEIGHTS", "RECON_METHODS", "RECON_RESULTS_NAME",
-    "REGRESSION_TASKS", "RESULTS_FILE", "Reconstruction", "SAMPLERS", "SAMPLER_SLICES", "SEGMENTER_ENCODER",
+    "REGRESSION_TASKS", "RESULTS_FILE", "RUN_PROVENANCE", "Reconstruction", "SAMPLERS", "SAMPLER_SLICES", "SEGMENTER_ENCODER",
     "SEGMENTER_NAME", "SLIDING_WINDOW_OVERLAP", "SPREAD_METHODS", "STARTED_FILE", "STRUCTURAL_CLASSIFICATION_TASKS",
     "STRUCTURAL_FRACTIONS", "STRUCTURAL_METHODS", "SWEEP_ACCELERATION", "SWEEP_TASK", "SegmentationObjective",
     "SiteSplit", "StructuralGrid", "SupervisedObjective", "TASKS", "TESTS", "TEST_SETS", "TISSUE_LABEL_MAP",
@@ -242,7 +244,7 @@ __all__ = [
     "over_seeds", "pearson_r", "predict_labels", "pretrain_method", "pretraining_markdown", "pretraining_pool",
     "pretraining_summary", "project_kspace", "psnr", "psnr_by_method", "random_window", "recon_claims",
     "recon_findings", "recon_markdown", "recon_reference_results", "recon_results_path", "reconstruct",
-    "reconstruct_with", "recorded_by", "regional_baseline_rows", "regional_features", "results_markdown",
+    "reconstruct_with", "record_provenance", "recorded_by", "regional_baseline_rows", "regional_features", "results_markdown",
     "ridge_baseline", "run_provenance", "run_recon_experiments", "run_sweep", "samplers_markdown", "sampling_spread",
     "save_json", "score", "score_dense", "score_volumes", "segment", "select_test_volumes", "seqinv_claims",
     "seqinv_findings", "seqinv_key_numbers", "shipped_encoder_check", "shipped_prior_at_work", "simclr_claims",

@@ -50,7 +50,7 @@ from brainfm_lite.eval.recon_experiments import (
     simulate_test_acquisitions,
     test_acquisitions,
 )
-from brainfm_lite.eval.results_run import earlier_provenance, run_provenance, stage
+from brainfm_lite.eval.results_run import record_provenance, run_provenance, stage
 from brainfm_lite.models.export import export_weights
 from brainfm_lite.models.hub import from_pretrained
 from brainfm_lite.provenance import environment, repo_root, resolve_device
@@ -125,9 +125,7 @@ def recon_reference_results(profile: Profile, run_dir: str | Path, *, resume: bo
     provenance = run_provenance(env, profile, command, stages, time.perf_counter() - start)
     if trained_before:
         provenance["training_run"] = json.loads((run_dir / STARTED_FILE).read_text())
-        earlier = earlier_provenance(out, profile)
-        if earlier is not None:
-            provenance["resumed_from"] = earlier
+    record_provenance(run_dir, provenance, profile, reused=bool(trained_before))
     settings = {key: experiments[key] for key in ("accelerations", "center_fraction", "n_coils", "noise_std",
                                                   "n_test_slices", "n_test_volumes", "metrics", "image_size",
                                                   "sampler", "consistency", "methods", "sampling_seeds")}

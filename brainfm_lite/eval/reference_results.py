@@ -52,9 +52,9 @@ from brainfm_lite.eval.hidden_patches import hidden_patch_errors
 from brainfm_lite.eval.probe import TASKS, evaluate_encoder, summarise
 from brainfm_lite.eval.results_run import (
     cached_part,
-    earlier_provenance,
     finished_pretraining,
     pretraining_summary,
+    record_provenance,
     run_provenance,
     stage,
 )
@@ -172,10 +172,9 @@ def asl_reference_results(profile: Profile, run_dir: str | Path, *, resume: bool
         settings["hidden_patch_check"] = hidden_patch_check(weights["mae"], dataset, split)
         current["status"] = "ran"
     provenance = run_provenance(env, profile, command, stages, time.perf_counter() - start)
-    if resume:  # stages computed by an earlier run: its provenance says where, when and how long
-        earlier = earlier_provenance(out, profile)
-        if earlier is not None and any(done["status"] == "cached" for done in stages.values()):
-            provenance["resumed_from"] = earlier
+    # stages computed by an earlier run in this folder: its provenance says where, when and how long
+    record_provenance(run_dir, provenance, profile,
+                      reused=resume and any(done["status"] == "cached" for done in stages.values()))
     results = {"provenance": provenance, "seeds": list(range(profile.eval_seeds)), "table": table, "claims": claims,
                "settings": settings}
     write_json(out, results)

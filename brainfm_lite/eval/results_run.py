@@ -111,13 +111,31 @@ def run_provenance(env: dict, profile: Profile, command: str, stages: dict, seco
             "wall_time_s": {"total": round(seconds, 1), "stages": stages}}
 
 
-def earlier_provenance(out: Path, profile: Profile) -> dict | None:
-    """The provenance of the results already at `out` for this profile (None if there are none): a resumed run that
-    reuses their stages records it as ``resumed_from``, so the commit and time that computed them stay on record."""
-    if not out.is_file():
+RUN_PROVENANCE = "provenance.json"  # in a run folder: the provenance of the last results run that finished there
+
+
+def earlier_provenance(run_dir: Path, profile: Profile) -> dict | None:
+    """The provenance of the last results run that finished in `run_dir` for this profile (None if none did).
+
+    Read from the run folder, not from the results JSON: the folder's cached stages are what a resumed run reuses,
+    and a results JSON at the same place may come from a run in another folder.
+    """
+    path = Path(run_dir) / RUN_PROVENANCE
+    if not path.is_file():
         return None
     try:
-        earlier = json.loads(out.read_text()).get("provenance")
+        earlier = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
     return earlier if isinstance(earlier, dict) and earlier.get("profile") == profile.name else None
+
+
+def record_provenance(run_dir: Path, provenance: dict, profile: Profile, *, reused: bool) -> dict:
+    """Add ``resumed_from`` (the `earlier_provenance` of `run_dir`) to `provenance` when the run `reused` stages
+    of an earlier one, so the commit and time that computed them stay on record; then keep `provenance` in the run
+    folder for the next resumed run. Returns `provenance`."""
+    earlier = earlier_provenance(run_dir, profile) if reused else None
+    if earlier is not None:
+        provenance["resumed_from"] = earlier
+    write_json(Path(run_dir) / RUN_PROVENANCE, provenance)
+    return provenance

@@ -67,9 +67,9 @@ from brainfm_lite.eval.feature_distance import contrast_images, contrast_subject
 from brainfm_lite.eval.probe import summarise
 from brainfm_lite.eval.results_run import (
     cached_part,
-    earlier_provenance,
     finished_pretraining,
     pretraining_summary,
+    record_provenance,
     run_provenance,
     stage,
 )
@@ -223,10 +223,9 @@ def structural_reference_results(profile: Profile, run_dir: str | Path, *, resum
                 resume=resume, command=command, env=env)
             settings["segmenter"]["weights"] = Path(settings["segmenter"]["weights"]).relative_to(out.parent).as_posix()
     provenance = run_provenance(env, profile, command, stages, time.perf_counter() - start)
-    if resume:  # stages computed by an earlier run: its provenance says where, when and how long
-        earlier = earlier_provenance(out, profile)
-        if earlier is not None and any(done["status"] == "cached" for done in stages.values()):
-            provenance["resumed_from"] = earlier
+    # stages computed by an earlier run in this folder: its provenance says where, when and how long
+    record_provenance(run_dir, provenance, profile,
+                      reused=resume and any(done["status"] == "cached" for done in stages.values()))
     results = {"provenance": provenance, "seeds": list(range(profile.eval_seeds)), "table": tables,
                "claims": claims, "settings": settings}
     save_json(results, out)  # NaN (a metric undefined on a small test set) as null
