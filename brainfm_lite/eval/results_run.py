@@ -137,5 +137,6 @@ def record_provenance(run_dir: Path, provenance: dict, profile: Profile, *, reus
     earlier = earlier_provenance(run_dir, profile) if reused else None
     if earlier is not None:
         provenance["resumed_from"] = earlier
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
     write_json(Path(run_dir) / RUN_PROVENANCE, provenance)
     return provenance
