@@ -1,10 +1,14 @@
 """3D masked autoencoder (He et al. 2022) on MONAI's ``MaskedAutoEncoderViT``.
 
-MONAI does the network: it embeds the volume into patch tokens, keeps a random subset (1 - masking ratio), runs
-the ViT encoder on the visible tokens only (plus a class token), fills the rest with a mask token and decodes every
-patch. It returns (pred [B, N, prod(patch)*C], mask [B, N], 1 = masked). This module adds what MONAI leaves to
-the caller: the patchified target, the loss on masked patches only, a reconstruction for display, and the export
-of the encoder half into the common `Encoder`.
+MONAI holds the network's layers (its weights are saved as ``net.*``); `MAE.masked_forward` runs them the way the
+MAE paper does: it draws a random subset of patches to keep (1 - masking ratio), embeds only those, runs the ViT
+encoder on them (plus a class token), fills the rest with a mask token and decodes every patch with a light
+decoder. It returns (pred [B, N, prod(patch)*C], mask [B, N], 1 = masked). MONAI's own ``forward`` embeds every
+patch before dropping the hidden ones; with 16^3 patches that embedding costs as much as several encoder blocks,
+so at masking 0.75 a step would cost far more than the quarter of the tokens the encoder sees (``net(x)`` gives
+the same output from the same random draw: a test checks it). This module adds what MONAI leaves to the caller:
+the patchified target, the loss on masked patches only, a reconstruction for display, and the export of the
+encoder half into the common `Encoder`.
 
 Patch order: patch n is the n-th patch of the (x, y, z) grid in C order, as MONAI's patch embedding flattens it
 (``conv -> flatten(2)``); inside a patch the voxels run (px, py, pz, channel), as MONAI's "perceptron" embedding
@@ -147,6 +151,56 @@ class MAE(nn.Module):
         x = x.permute(0, 7, 1, 4, 2, 5, 3, 6)  # [B, C, gx, px, gy, py, gz, pz]
         return x.reshape(b, c, gx * px, gy * py, gz * pz)
 
+    # --- the network, visible patches only ----------------------------------------------------------------------
+
+    def masked_forward(self, x: torch.Tensor, masking_ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hide a random subset of patches, encode the visible ones, decode every patch.
+
+        The same computation as MONAI's ``net(x, masking_ratio)``, and the same random draw (``torch.multinomial``
+        on the default CPU generator), but the patch embedding runs on the visible patches only.
+
+        Args:
+            x: [B, C, X, Y, Z] volumes.
+            masking_ratio: fraction of patches to hide, in [0, 1) (checked by the caller).
+
+        Returns:
+            pred: [B, N, px*py*pz*C] the decoder's prediction for every patch.
+            mask: [B, N] int, 1 where the patch was hidden from the encoder.
+        """
+        return self._masked_forward_patches(self.patchify(x), masking_ratio)
+
+    def _masked_forward_patches(self, patches: torch.Tensor, masking_ratio: float):
+        """`masked_forward` on patchified volumes [B, N, P*C] (the training step patchifies once, for both uses)."""
+        net = self.net
+        batch, num_patches = patches.shape[:2]
+        device = patches.device
+        keep = torch.multinomial(torch.ones(batch, num_patches), int((1 - masking_ratio) * num_patches),
+                                 replacement=False).to(device)  # [B, K], as MONAI draws them
+        rows = torch.arange(batch, device=device).unsqueeze(-1)
+        mask = torch.ones(batch, num_patches, dtype=torch.int, device=device)
+        mask[rows, keep] = 0
+
+        tokens = self._embed_patches(patches[rows, keep]) + net.patch_embedding.position_embeddings[0, keep]
+        tokens = net.patch_embedding.dropout(tokens)
+        tokens = torch.cat((net.cls_token.expand(batch, -1, -1).to(tokens.dtype), tokens), dim=1)
+        encoded = net.decoder_embed(net.blocks(tokens))  # [B, 1 + K, D], in the weights' dtype (hook below)
+
+        decoder_tokens = net.mask_tokens.repeat(batch, num_patches, 1)
+        decoder_tokens[rows, keep] = encoded[:, 1:]
+        decoder_tokens = decoder_tokens + net.decoder_pos_embedding
+        decoded = net.decoder_blocks(torch.cat((encoded[:, :1], decoder_tokens), dim=1))
+        return net.decoder_pred(decoded)[:, 1:], mask
+
+    def _embed_patches(self, patches: torch.Tensor) -> torch.Tensor:
+        """MONAI's convolutional patch embedding applied to patchified patches: [B, K, P*C] -> [B, K, hidden].
+
+        A convolution with kernel = stride = patch is a linear map of each patch; its weight [hidden, C, px, py,
+        pz] is laid out in `patchify`'s (px, py, pz, C) voxel order first.
+        """
+        conv = self.net.patch_embedding.patch_embeddings
+        weight = conv.weight.permute(0, 2, 3, 4, 1).reshape(conv.weight.shape[0], -1)
+        return nn.functional.linear(patches, weight, conv.bias)
+
     # --- training -----------------------------------------------------------------------------------------------
 
     def forward(self, batch, masking_ratio: float | None = None) -> dict[str, torch.Tensor]:
@@ -160,9 +214,9 @@ class MAE(nn.Module):
         Returns:
             "loss": scalar MSE over the masked patches; "masked_fraction": scalar, masked patches / all patches.
         """
-        x = self._volumes(batch)
-        pred, mask = self.net(x, masking_ratio=self._check_ratio(masking_ratio))
-        return {"loss": self.forward_loss(x, pred, mask), "masked_fraction": mask.float().mean().detach()}
+        patches = self.patchify(self._volumes(batch))
+        pred, mask = self._masked_forward_patches(patches, self._check_ratio(masking_ratio))
+        return {"loss": self._patch_loss(patches, pred, mask), "masked_fraction": mask.float().mean().detach()}
 
     def forward_loss(self, x: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean squared error on the masked patches only.
@@ -176,10 +230,14 @@ class MAE(nn.Module):
             Scalar: per-patch MSE averaged over masked patches (0 when none is masked). With
             config.norm_pix_loss the target patches are first normalised by their own mean and std.
         """
-        target = self.patchify(x)
+        return self._patch_loss(self.patchify(x), pred, mask)
+
+    def _patch_loss(self, target: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`forward_loss` on patchified volumes [B, N, P*C]."""
         if self.config.norm_pix_loss:
             target = self._normalise_patches(target)
-        per_patch = ((pred.float() - target.float()) ** 2).mean(dim=-1)  # [B, N]
+        # one fused kernel each way: the loss touches every voxel of the batch, a cost masking does not shrink
+        per_patch = nn.functional.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=-1)  # [B, N]
         mask = mask.to(per_patch.dtype)
         return (per_patch * mask).sum() / mask.sum().clamp(min=1)  # clamp: no host sync, 0 when nothing masked
 
@@ -208,7 +266,7 @@ class MAE(nn.Module):
         structure at the right brightness but is not a pure prediction of intensity.
         """
         x = self._volumes(x)
-        pred, mask = self.net(x, masking_ratio=self._check_ratio(masking_ratio))
+        pred, mask = self.masked_forward(x, self._check_ratio(masking_ratio))
         target = self.patchify(x)
         if self.config.norm_pix_loss:
             mean = target.mean(dim=-1, keepdim=True)

@@ -52,6 +52,42 @@ def test_monai_mask_refers_to_patchify_patches(mae, volumes):
         assert (not torch.equal(pred_bumped, pred)) == should_change
 
 
+@pytest.mark.parametrize("ratio", [0.75, 0.0])
+def test_embedding_only_visible_patches_computes_what_monai_computes(mae, volumes, ratio):
+    # the same random draw, the same prediction and mask, and the same gradients: saved weights mean the same
+    torch.manual_seed(7)
+    expected_pred, expected_mask = mae.net(volumes, masking_ratio=ratio)
+    expected_pred.square().mean().backward()
+    expected_grads = {name: p.grad.clone() for name, p in mae.named_parameters() if p.grad is not None}
+    mae.zero_grad(set_to_none=True)
+    torch.manual_seed(7)
+    pred, mask = mae.masked_forward(volumes, ratio)
+    pred.square().mean().backward()
+    assert torch.equal(mask, expected_mask)
+    torch.testing.assert_close(pred, expected_pred, rtol=1e-4, atol=1e-5)
+    for name, p in mae.named_parameters():
+        if name in expected_grads:
+            torch.testing.assert_close(p.grad, expected_grads[name], rtol=1e-3, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("preset", ["small", "base"])
+def test_masking_three_quarters_costs_at_most_0_4_of_the_flops_of_masking_none(preset):
+    # the paper's asymmetric design: the encoder sees a quarter of the patches and the decoder is light.
+    # Counted on the meta device (no arithmetic), forward and backward at the colab/full volume size
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        mae = MAE(MAEConfig.preset(preset, img_size=(96, 96, 96)))
+    volumes = torch.zeros(2, 1, 96, 96, 96, device="meta")
+
+    def step_flops(ratio):
+        with FlopCounterMode(display=False) as counter:
+            mae.masked_forward(volumes, ratio)[0].sum().backward()
+        return counter.get_total_flops()
+
+    assert step_flops(0.75) / step_flops(0.0) <= 0.4
+
+
 def test_masking_ratio_hides_that_fraction_of_patches(mae, volumes):
     out = mae(volumes)
     assert out["masked_fraction"].item() == 0.75
