@@ -9,7 +9,7 @@ import numpy as np
 from brainfm_lite.data.volume import Volume
 from brainfm_lite.eval.results_table import headline_metric
 from brainfm_lite.physics.asl import asl_signal_pasl, asl_signal_pcasl
-from brainfm_lite.viz.slices import display_slice, mark_sides
+from brainfm_lite.viz.slices import PAGE_WIDTH_IN, display_slice, mark_sides
 
 
 def plot_kinetic_curves(atts=(0.8, 1.2, 1.6, 2.0), *, cbf: float = 60.0, tau: float = 1.8, ti1: float = 0.8):
@@ -34,12 +34,22 @@ def plot_kinetic_curves(atts=(0.8, 1.2, 1.6, 2.0), *, cbf: float = 60.0, tau: fl
 
 def plot_cbf_row(volumes: list[Volume], titles: list[str], *, limits=(0.0, 100.0), axis: str = "axial",
                  index: int | None = None, cmap: str = "magma", unit: str = "mL/100 g/min", axes=None,
-                 sides: bool = True):
+                 sides: bool = True, ncols: int = 4):
     """One slice of each map on a shared, fixed colour scale (CBF maps are compared by value, not by contrast);
-    `sides` marks the subject's sides on each slice (`mark_sides`)."""
+    `sides` marks the subject's sides on each slice (`mark_sides`).
+
+    Without `axes`, the maps fill rows of at most `ncols` panels, 2.3 in wide or narrower, so that a row and its
+    0.8 in colour bar fit `PAGE_WIDTH_IN` (9 in: four 2.05 in panels); one colour bar serves every row.
+    """
     if axes is None:
-        fig, axes = plt.subplots(1, len(volumes), figsize=(2.3 * len(volumes) + 0.8, 2.8), squeeze=False)
-        axes = axes[0]
+        ncols = min(ncols, len(volumes))
+        nrows = -(-len(volumes) // ncols)
+        panel_in = min(2.3, (PAGE_WIDTH_IN - 0.8) / ncols)
+        fig, grid = plt.subplots(nrows, ncols, figsize=(panel_in * ncols + 0.8, (panel_in + 0.5) * nrows),
+                                 squeeze=False)
+        for ax in grid.ravel()[len(volumes):]:
+            ax.axis("off")
+        axes = grid.ravel()[:len(volumes)]
     fig = axes[0].figure
     image = None
     for ax, volume, title in zip(axes, volumes, titles):
@@ -55,10 +65,11 @@ def plot_cbf_row(volumes: list[Volume], titles: list[str], *, limits=(0.0, 100.0
 
 def plot_by_site(values, sites, *, groups=None, group_names=("no", "yes"), ylabel: str = "", title: str = "",
                  ax=None):
-    """Box plots of one value per subject, by site; with ``groups`` (0/1), two boxes per site side by side."""
+    """Box plots of one value per subject, by site; with ``groups`` (0/1), two boxes per site side by side. Its own
+    figure is 0.7 in a site + 2 in wide, at least 5 in and at most `PAGE_WIDTH_IN`."""
     values, sites = np.asarray(values, dtype=float), np.asarray(sites)
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(5.0, 0.7 * np.unique(sites).size + 2), 3.4))
+        _, ax = plt.subplots(figsize=(min(PAGE_WIDTH_IN, max(5.0, 0.7 * np.unique(sites).size + 2)), 3.4))
     site_ids = np.unique(sites)
     if groups is None:
         ax.boxplot([values[sites == s] for s in site_ids], positions=np.arange(site_ids.size), widths=0.6)

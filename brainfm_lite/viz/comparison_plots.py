@@ -9,6 +9,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
 from brainfm_lite.errors import InputError
+from brainfm_lite.viz.slices import mark_sides
 
 TISSUE_CLASSES = {1: ("CSF", "tab:blue"), 2: ("GM", "tab:gray"), 3: ("WM", "tab:orange")}  # task class -> name, colour
 TEST_TITLES = {"in_site": "training site (held-out subjects)", "unseen_site": "unseen sites"}
@@ -78,8 +79,7 @@ def plot_tissue_segmentation(image: np.ndarray, predicted: np.ndarray, truth: np
         ax.set_title(name, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    axes[0].text(0.03, 0.03, "L", color="yellow", fontsize=8, transform=axes[0].transAxes)
-    axes[0].text(0.88, 0.03, "R", color="yellow", fontsize=8, transform=axes[0].transAxes)
+    mark_sides(axes[0], "axial")
     fig.legend(handles=[Patch(color=colour, label=name) for name, colour in TISSUE_CLASSES.values()],
                loc="lower center", ncol=len(TISSUE_CLASSES), fontsize=9, frameon=False)
     fig.suptitle(title or "tissue segmentation (middle axial slice)", fontsize=10)

@@ -7,26 +7,35 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from brainfm_lite.errors import InputError
+from brainfm_lite.viz.slices import PAGE_WIDTH_IN, mark_sides
 
 TEST_STYLES = {"in_site": ("in-distribution (seen sites)", "tab:blue"),
                "unseen_site": ("out-of-distribution (unseen sites)", "tab:orange")}
 
 
-def plot_views(images: list[np.ndarray], titles: list[str], *, suptitle: str | None = None):
-    """The middle axial slice of each volume [X, Y, Z] (or [1, X, Y, Z]) side by side, each with its own grey scale.
+def plot_views(images: list[np.ndarray | None], titles: list[str], *, suptitle: str | None = None,
+               ncols: int | None = None):
+    """The middle axial slice of each volume [X, Y, Z] (or [1, X, Y, Z]) in rows of `ncols` (default: one row),
+    each with its own grey scale; panels are 2.2 in wide, narrower when a row would exceed `PAGE_WIDTH_IN`.
 
     Args:
-        images: the original and its views.
+        images: the original and its views; None leaves its panel empty (to keep pairs of views in one row).
         titles: one per image.
     """
     if not images or len(images) != len(titles):
         raise InputError(f"plot_views needs one title per image; got {len(images)} images, {len(titles)} titles")
-    fig, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images), 2.6), squeeze=False)
-    for ax, image, title in zip(axes[0], images, titles):
+    ncols = ncols or len(images)
+    nrows = -(-len(images) // ncols)
+    panel_in = min(2.2, PAGE_WIDTH_IN / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_in * ncols, (panel_in + 0.4) * nrows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, title in zip(axes.ravel(), images, titles):
+        if image is None:
+            continue
         volume = np.asarray(image).reshape(np.shape(image)[-3:])
         ax.imshow(volume[:, :, volume.shape[2] // 2].T, cmap="gray", origin="lower")
         ax.set_title(title, fontsize=8)
-        ax.axis("off")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
@@ -66,7 +75,7 @@ def plot_embedding_by_site_and_age(points: np.ndarray, sites, ages, *, title: st
         here = sites == site
         left.scatter(points[here, 0], points[here, 1], color=colours(int(site) % 10), label=f"site{int(site):02d}",
                      s=30, alpha=0.85)
-    left.legend(fontsize=7)
+    left.legend(fontsize=9)
     left.set(title="by site", xlabel="PC 1", ylabel="PC 2")
     scatter = right.scatter(points[:, 0], points[:, 1], c=ages, cmap="viridis", s=30)
     fig.colorbar(scatter, ax=right, label="age (years)")
@@ -82,6 +91,7 @@ def plot_embedding_by_site_and_age(points: np.ndarray, sites, ages, *, title: st
 def plot_nearest_neighbours(images, neighbours, ages, sites, *, queries=(0, 1, 2, 3), title: str = ""):
     """One row per query subject: its middle axial slice, then those of its nearest neighbours, each titled with
     age and site; the patient's left is on the image's left (the book's neurological convention), as marked.
+    Panels are 1.9 in wide, narrower when the k + 1 of a row would exceed `PAGE_WIDTH_IN`.
 
     Args:
         images: [N, 1, X, Y, Z] or [N, X, Y, Z] volumes (RAS voxel order).
@@ -96,7 +106,9 @@ def plot_nearest_neighbours(images, neighbours, ages, sites, *, queries=(0, 1, 2
                          f"{neighbours.shape}, {len(ages)} ages")
     volumes = images.reshape(len(images), *images.shape[-3:])
     k = neighbours.shape[1]
-    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.9 * (k + 1), 2.0 * len(queries)), squeeze=False)
+    panel_in = min(1.9, PAGE_WIDTH_IN / (k + 1))
+    fig, axes = plt.subplots(len(queries), k + 1, figsize=(panel_in * (k + 1), (panel_in + 0.1) * len(queries)),
+                             squeeze=False)
     for row, query in enumerate(queries):
         for column, subject in enumerate([query, *neighbours[query]]):
             ax = axes[row, column]
@@ -107,8 +119,7 @@ def plot_nearest_neighbours(images, neighbours, ages, sites, *, queries=(0, 1, 2
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0 and column == 0:
-                ax.text(0.03, 0.03, "L", color="yellow", fontsize=8, transform=ax.transAxes)
-                ax.text(0.88, 0.03, "R", color="yellow", fontsize=8, transform=ax.transAxes)
+                mark_sides(ax, "axial")
     fig.suptitle(title or "nearest neighbours in feature space (middle axial slice)", fontsize=10)
     fig.tight_layout()
     return fig
@@ -139,7 +150,7 @@ def plot_structural_scores(table: list[dict], *, task: str, mode: str, metric: s
         ax.axhline(0.5, color="0.4", linestyle=":", linewidth=1)
     ax.set_xticks(range(len(groups)), [f"{e}\n{f:.0%} labels" for e, f in groups], fontsize=8)
     ax.set(ylabel=metric, title=f"{task}: {mode}")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     ax.grid(alpha=0.3, axis="y")
     ax.figure.tight_layout()
     return ax.figure

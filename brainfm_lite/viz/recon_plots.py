@@ -18,9 +18,8 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.viz.slices import mark_sides
+from brainfm_lite.viz.slices import PAGE_WIDTH_IN, mark_sides
 
-_PAGE_WIDTH_IN = 9.0  # what the book's column shows without shrinking the text
 _MAGNITUDE_LABEL = "magnitude (a.u.)"
 _ERROR_LABEL = "|recon - truth| (a.u.)"
 _KSPACE_LABEL = "log(1 + 1000 |k| / max |k|)"
@@ -68,7 +67,7 @@ def plot_kspace_and_aliasing(image: np.ndarray, kspace: np.ndarray, masks: dict,
         sides: the images are axial slices, anterior up and the subject's left on the left: mark the sides.
     """
     columns = 1 + len(masks)
-    fig, axes = plt.subplots(2, columns, figsize=(min(_PAGE_WIDTH_IN, 1.9 * columns + 1.6), 4.6),
+    fig, axes = plt.subplots(2, columns, figsize=(min(PAGE_WIDTH_IN, 1.9 * columns + 1.6), 4.6),
                              layout="constrained", squeeze=False)
     vmax = float(np.percentile(image, 99.5))
     magnitude = _show(axes[0, 0], image, "fully sampled", vmax, sides=sides)
@@ -102,7 +101,7 @@ def plot_trajectory(steps, images: np.ndarray, truth: np.ndarray, *, ncols: int 
     panels = len(images) + 1
     ncols = min(ncols, panels)
     nrows = -(-panels // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(min(_PAGE_WIDTH_IN, 2.4 * ncols + 1.0), 2.5 * nrows + 0.3),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(PAGE_WIDTH_IN, 2.4 * ncols + 1.0), 2.5 * nrows + 0.3),
                              layout="constrained", squeeze=False)
     for ax in axes.ravel()[panels:]:
         ax.axis("off")
@@ -130,7 +129,7 @@ def plot_recon_grid(truth: np.ndarray, recons: dict, *, error_scale: float = 0.3
     accelerations = list(next(iter(recons.values())))
     first = 1 if truth_label else 0
     rows, columns = first + len(recons), 2 * len(accelerations)
-    panel_in = min(1.6, (_PAGE_WIDTH_IN - 1.4) / columns)  # 1.4 in for the method names
+    panel_in = min(1.6, (PAGE_WIDTH_IN - 1.4) / columns)  # 1.4 in for the method names
     fig, axes = plt.subplots(rows, columns, figsize=(1.4 + panel_in * columns, panel_in * rows + 1.4),
                              layout="constrained", squeeze=False)
     vmax = float(np.percentile(truth, 99.5))
@@ -156,7 +155,7 @@ def plot_sweep(lrs, steps, psnr: np.ndarray, *, acceleration: float = 4):
     psnr = np.asarray(psnr)
     if psnr.shape != (len(lrs), len(steps)):
         raise InputError(f"psnr grid {psnr.shape} does not match {len(lrs)} rates x {len(steps)} durations")
-    fig, ax = plt.subplots(figsize=(min(_PAGE_WIDTH_IN, 1.2 * len(steps) + 2.5), 0.7 * len(lrs) + 1.8))
+    fig, ax = plt.subplots(figsize=(min(PAGE_WIDTH_IN, 1.2 * len(steps) + 2.5), 0.7 * len(lrs) + 1.8))
     shown = ax.imshow(psnr, cmap="viridis")
     ax.set(xticks=range(len(steps)), xticklabels=[str(s) for s in steps], yticks=range(len(lrs)),
            yticklabels=[f"{lr:.0e}" for lr in lrs], xlabel="fine-tuning steps", ylabel="learning rate",

@@ -17,6 +17,7 @@ from brainfm_lite.preprocess.orientation import to_ras
 AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
 # The subject's side at the left and right edge of each displayed plane (RAS, columns increasing to the right).
 SIDES = {"sagittal": ("P", "A"), "coronal": ("L", "R"), "axial": ("L", "R")}
+PAGE_WIDTH_IN = 9.0  # the widest figure (inches) the book's column shows without shrinking its text
 
 
 def display_slice(volume: Volume, axis: str, index: int | None = None) -> tuple[np.ndarray, float]:
@@ -75,21 +76,27 @@ def plot_orthogonal(volume: Volume, *, title: str | None = None, cmap: str = "gr
 
 def mark_sides(ax, axis: str) -> None:
     """Mark the subject's side at the left and right edge of a slice drawn by `display_slice` (`SIDES`): yellow
-    letters outlined in black, legible on dark and light colour maps alike."""
+    9 pt letters outlined in black, legible on dark and light colour maps alike at the page's width."""
     from matplotlib import patheffects
 
     outline = [patheffects.withStroke(linewidth=2, foreground="black")]
     for x, side, align in ((0.02, SIDES[axis][0], "left"), (0.98, SIDES[axis][1], "right")):
-        ax.text(x, 0.03, side, color="yellow", fontsize=8, ha=align, transform=ax.transAxes, path_effects=outline)
+        ax.text(x, 0.03, side, color="yellow", fontsize=9, ha=align, transform=ax.transAxes, path_effects=outline)
 
 
 def plot_montage(volumes: list[Volume], titles: list[str], *, axis: str = "axial", cmap: str = "gray",
                  shared_limits: bool = False, ncols: int | None = None, sides: bool = True):
     """The middle slice of several volumes in a grid (e.g. subjects of a cohort, or steps of a pipeline); `sides`
-    marks the subject's sides on each slice (`mark_sides`)."""
+    marks the subject's sides on each slice (`mark_sides`).
+
+    Args:
+        ncols: slices a row (default: all in one row); panels are 2.2 in wide, narrower when `ncols` of them would
+            exceed `PAGE_WIDTH_IN`.
+    """
     ncols = ncols or len(volumes)
     nrows = int(np.ceil(len(volumes) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.4 * nrows), squeeze=False)
+    panel_in = min(2.2, PAGE_WIDTH_IN / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_in * ncols, (panel_in + 0.2) * nrows), squeeze=False)
     limits = intensity_limits(np.concatenate([v.data.ravel() for v in volumes])) if shared_limits else None
     for ax in axes.ravel():
         ax.axis("off")

@@ -1,6 +1,15 @@
 """ASL figures fit the page (two panels a row where there are more) and their legends are legible at its width."""
 
-from brainfm_lite.viz.asl_plots import plot_by_site, plot_kinetic_curves, plot_metric_vs_fraction, plot_qei_sweeps
+import numpy as np
+
+from brainfm_lite.data.volume import Volume
+from brainfm_lite.viz.asl_plots import (
+    plot_by_site,
+    plot_cbf_row,
+    plot_kinetic_curves,
+    plot_metric_vs_fraction,
+    plot_qei_sweeps,
+)
 
 
 def rows(task: str, kind: str) -> list[dict]:
@@ -35,3 +44,19 @@ def test_asl_legends_are_legible_and_the_kinetic_curves_fit_the_page(legend_size
     assert min(legend_sizes(by_site)) >= 9
     metric = plot_metric_vs_fraction(rows("qei", "regression"), encoders=("pretrained",))
     assert min(legend_sizes(metric)) >= 9
+
+
+def test_cbf_rows_wrap_four_panels_a_row_under_one_colour_bar_and_fit_the_page(colour_bars):
+    volume = Volume(np.full((8, 8, 8), 50.0, np.float32), np.eye(4))
+    # chapter 3: three maps of one subject; one per site at 4 (smoke), 8 (colab) and 14 (full) sites
+    for n, rows_ in ((3, 1), (4, 1), (8, 2), (14, 4)):
+        fig = plot_cbf_row([volume] * n, [f"site{k:02d}" for k in range(n)])
+        slices = [ax for ax in fig.axes if ax.get_images()]
+        assert len(slices) == n and fig.get_size_inches()[0] <= 9
+        assert len({round(ax.get_position().y0, 3) for ax in slices}) == rows_
+        assert list(colour_bars(fig)) == ["mL/100 g/min"]
+
+
+def test_a_box_plot_of_many_sites_fits_the_page():
+    sites = np.repeat(np.arange(14), 3)  # the full profile's 14 sites
+    assert plot_by_site(np.arange(sites.size, dtype=float), sites).get_size_inches()[0] <= 9

@@ -44,3 +44,11 @@ def test_legends_are_legible_at_the_page_width(legend_sizes):
     for fig in (plot_dense_scores(table, task="tissue"), plot_feature_distances(distances),
                 plot_tissue_segmentation(labels, labels, labels)):
         assert min(legend_sizes(fig)) >= 9
+
+
+def test_tissue_segmentation_marks_the_sides_of_the_image_with_mark_sides(side_marks):
+    labels = np.zeros((6, 7, 8), dtype=int)
+    image = plot_tissue_segmentation(labels, labels, labels).axes[0]
+    marks = side_marks(image)
+    assert marks["L"] < 0.5 < marks["R"]
+    assert {text.get_fontsize() for text in image.texts} == {9}

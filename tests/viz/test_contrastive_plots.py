@@ -65,3 +65,34 @@ def test_nearest_neighbours_show_each_query_then_its_neighbours_with_age_and_sit
     assert {t.get_text() for t in fig.axes[0].texts} == {"L", "R"}
     with pytest.raises(InputError, match="neighbours"):
         plot_nearest_neighbours(images, neighbours[:3], ages, sites)
+
+
+def test_contrastive_legends_are_legible(legend_sizes):
+    embedding = plot_embedding_by_site_and_age(np.arange(12, dtype=float).reshape(6, 2), [0, 1, 2, 0, 1, 2],
+                                               [20, 30, 40, 50, 60, 70])
+    table = [{"encoder": "simclr", "mode": "probe", "task": "older", "fraction": 1.0, "test": t, "auc_mean": 0.6,
+              "auc_std": 0.1} for t in ("in_site", "unseen_site")]
+    for fig in (embedding, plot_structural_scores(table, task="older", mode="probe")):
+        assert min(legend_sizes(fig)) >= 9
+
+
+def test_views_fit_the_page_in_one_row_or_in_rows_with_empty_panels():
+    volume = np.random.default_rng(0).normal(size=(8, 8, 8))
+    one_row = plot_views([volume] * 5, [f"view {k}" for k in range(5)], suptitle="x")  # chapter 6: five
+    assert one_row.get_size_inches()[0] <= 9
+    # chapter 7: the acquired image, an empty panel, then three pairs of views, four a row
+    images, titles = [volume, None, *[volume] * 6], ["acquired", "", *[f"view {k}" for k in range(6)]]
+    fig = plot_views(images, titles, ncols=4)
+    assert fig.get_size_inches()[0] <= 9 and len(fig.axes) == 8
+    assert [bool(ax.get_images()) for ax in fig.axes] == [True, False, *[True] * 6]
+
+
+def test_nearest_neighbours_fit_the_page_with_9_pt_side_letters(side_marks):
+    images = np.zeros((8, 1, 4, 5, 6))
+    ages, sites = [30.0] * 8, [0] * 8
+    for k in (3, 7):  # chapter 6 shows 3 neighbours; more make narrower panels
+        neighbours = np.tile(np.arange(1, k + 1), (8, 1))
+        fig = plot_nearest_neighbours(images, neighbours, ages, sites)
+        assert fig.get_size_inches()[0] <= 9
+    marks = side_marks(fig.axes[0])
+    assert marks["L"] < 0.5 < marks["R"] and {text.get_fontsize() for text in fig.axes[0].texts} == {9}

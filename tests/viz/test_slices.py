@@ -49,3 +49,14 @@ def test_before_and_after_rows_say_shape_and_spacing():
     fig = plot_before_after(volume, volume.with_data(volume.data[:8]), titles=("in", "out"))
     labels = [t.get_text() for ax in fig.axes for t in ax.texts if "\n" in t.get_text()]
     assert labels == ["in\n(16, 16, 16)\n2 x 2 x 2 mm", "out\n(8, 16, 16)\n2 x 2 x 2 mm"]
+
+
+def test_side_letters_are_9_pt_and_montages_fit_the_page_at_the_chapters_sizes():
+    volume = right_half_bright()
+    assert {text.get_fontsize() for text in plot_orthogonal(volume).axes[0].texts} == {9}
+    # chapter 2: four contrasts and twelve sequences, four a row; chapter 1: eight subjects, four a row
+    for n in (4, 8, 12):
+        fig = plot_montage([volume] * n, [str(k) for k in range(n)], ncols=4)
+        assert fig.get_size_inches()[0] <= 9
+    wide = plot_montage([volume] * 8, [str(k) for k in range(8)])  # one row of eight: narrower panels
+    assert wide.get_size_inches()[0] <= 9 and len(wide.axes) == 8
