@@ -15,11 +15,12 @@ TEST_STYLES = {"in_site": ("in-distribution (seen sites)", "tab:blue"),
 
 def plot_views(images: list[np.ndarray | None], titles: list[str], *, suptitle: str | None = None,
                ncols: int | None = None):
-    """The middle axial slice of each volume [X, Y, Z] (or [1, X, Y, Z]) in rows of `ncols` (default: one row),
-    each with its own grey scale; panels are 2.2 in wide, narrower when a row would exceed `PAGE_WIDTH_IN`.
+    """The middle axial slice of each volume [X, Y, Z] (or [1, X, Y, Z], RAS voxel axes) in rows of `ncols` (default:
+    one row), each with its own grey scale; panels are 2.2 in wide, narrower when a row would exceed `PAGE_WIDTH_IN`.
+    The subject's sides are marked on the first image only: a view may be flipped left-right.
 
     Args:
-        images: the original and its views; None leaves its panel empty (to keep pairs of views in one row).
+        images: the original first, then its views; None leaves its panel empty (to keep pairs of views in one row).
         titles: one per image.
     """
     if not images or len(images) != len(titles):
@@ -36,6 +37,7 @@ def plot_views(images: list[np.ndarray | None], titles: list[str], *, suptitle: 
         volume = np.asarray(image).reshape(np.shape(image)[-3:])
         ax.imshow(volume[:, :, volume.shape[2] // 2].T, cmap="gray", origin="lower")
         ax.set_title(title, fontsize=8)
+    mark_sides(axes.ravel()[0], "axial")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()

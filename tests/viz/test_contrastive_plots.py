@@ -87,6 +87,15 @@ def test_views_fit_the_page_in_one_row_or_in_rows_with_empty_panels():
     assert [bool(ax.get_images()) for ax in fig.axes] == [True, False, *[True] * 6]
 
 
+def test_views_mark_the_sides_of_the_original_only(side_marks):
+    # a view may be flipped left-right, so only the original's sides are known
+    volume = np.random.default_rng(0).normal(size=(8, 8, 8))
+    fig = plot_views([volume] * 3, ["original", "view 1", "view 2"])
+    marks = side_marks(fig.axes[0])
+    assert set(marks) == {"L", "R"} and marks["L"] < marks["R"]
+    assert not side_marks(fig.axes[1]) and not side_marks(fig.axes[2])
+
+
 def test_nearest_neighbours_fit_the_page_with_9_pt_side_letters(side_marks):
     images = np.zeros((8, 1, 4, 5, 6))
     ages, sites = [30.0] * 8, [0] * 8
