@@ -33,7 +33,7 @@ from brainfm_lite.datasets.splits import evaluation_split
 from brainfm_lite.eval.hidden_patches import hidden_patch_errors
 from brainfm_lite.models.mae import MAE, MAEConfig
 from brainfm_lite.train.loop import Trainer
-from brainfm_lite.train.pretrain import _cbf_data, mae_train_config
+from brainfm_lite.train.pretrain import mae_train_config, pretraining_subjects
 from brainfm_lite.train.rng import seeded_init
 
 BEFORE = "96x2"  # the "small" preset's decoder before issue 19 slimmed it: 96 wide, 2 blocks
@@ -93,8 +93,10 @@ def main(argv=None) -> None:
     profile = load_profile(args.profile)
     size = (profile.cbf_image_size,) * 3
     with tempfile.TemporaryDirectory() as cache:
-        dataset, record = _cbf_data(profile, cache, None, args.jobs)
         whole = asl_cbf_dataset(profile, cache_dir=cache)
+        pool, record = pretraining_subjects(whole, profile)  # what pretrain_mae trains on: no test subject
+        dataset = asl_cbf_dataset(profile, cache_dir=cache, indices=pool)
+        dataset.prepare(n_jobs=args.jobs)
         split = evaluation_split(whole.sites(), seed=profile.seed)
         subjects = sorted(int(k) for k in split.test_in_site)[:args.maps]
         test = asl_cbf_dataset(profile, cache_dir=cache, indices=np.array(subjects))
