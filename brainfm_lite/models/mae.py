@@ -6,9 +6,10 @@ encoder on them (plus a class token), fills the rest with a mask token and decod
 decoder. It returns (pred [B, N, prod(patch)*C], mask [B, N], 1 = masked). MONAI's own ``forward`` embeds every
 patch before dropping the hidden ones; with 16^3 patches that embedding costs as much as several encoder blocks,
 so at masking 0.75 a step would cost far more than the quarter of the tokens the encoder sees (``net(x)`` gives
-the same output from the same random draw: a test checks it). This module adds what MONAI leaves to the caller:
-the patchified target, the loss on masked patches only, a reconstruction for display, and the export of the
-encoder half into the common `Encoder`.
+the same output from the same random draw: a test checks it). The training step (`MAE.forward`) goes one step
+further and runs the decoder's last layer, which predicts 4,096 voxels a 16^3 patch, on the hidden patches only:
+the loss reads nothing else. This module adds what MONAI leaves to the caller: the patchified target, the loss on
+masked patches only, a reconstruction for display, and the export of the encoder half into the common `Encoder`.
 
 Patch order: patch n is the n-th patch of the (x, y, z) grid in C order, as MONAI's patch embedding flattens it
 (``conv -> flatten(2)``); inside a patch the voxels run (px, py, pz, channel), as MONAI's "perceptron" embedding
@@ -31,7 +32,14 @@ from monai.networks.nets import MaskedAutoEncoderViT
 from torch import nn
 
 from brainfm_lite.errors import InputError
-from brainfm_lite.models.encoders import Encoder, EncoderConfig, as_triple, build_encoder, check_vit_shape
+from brainfm_lite.models.encoders import (
+    Encoder,
+    EncoderConfig,
+    as_triple,
+    build_encoder,
+    check_vit_shape,
+    freeze_unused_cross_attention_norms,
+)
 from brainfm_lite.models.hub import load_weights, register_model
 from brainfm_lite.models.presets import MAE_PRESETS
 
@@ -111,6 +119,7 @@ class MAE(nn.Module):
             decoder_num_layers=c.decoder_num_layers, decoder_num_heads=c.decoder_num_heads,
             proj_type="conv", pos_embed_type="sincos", decoder_pos_embed_type="sincos", spatial_dims=3,
         )
+        freeze_unused_cross_attention_norms(self.net)  # else DDP refuses the model
         # MONAI writes the embedded visible tokens into a copy of the (float32) mask token; under autocast they
         # are bfloat16/float16 and that write fails. Cast them back to the parameters' dtype first.
         self.net.decoder_embed.register_forward_hook(_cast_to_weight_dtype)
@@ -167,14 +176,15 @@ class MAE(nn.Module):
             pred: [B, N, px*py*pz*C] the decoder's prediction for every patch.
             mask: [B, N] int, 1 where the patch was hidden from the encoder.
         """
-        return self._masked_forward_patches(self.patchify(x), masking_ratio)
+        decoded, mask = self._encode_decode(self.patchify(x), masking_ratio)
+        return self.net.decoder_pred(decoded), mask
 
-    def _masked_forward_patches(self, patches: torch.Tensor, masking_ratio: float):
-        """`masked_forward` on patchified volumes [B, N, P*C] (the training step patchifies once, for both uses)."""
+    def _encode_decode(self, patches: torch.Tensor, masking_ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw the mask, encode the visible patches [B, N, P*C], decode every position: ([B, N, D], mask [B, N])."""
         net = self.net
         batch, num_patches = patches.shape[:2]
         device = patches.device
-        keep = torch.multinomial(torch.ones(batch, num_patches), int((1 - masking_ratio) * num_patches),
+        keep = torch.multinomial(torch.ones(batch, num_patches), self._num_visible(masking_ratio),
                                  replacement=False).to(device)  # [B, K], as MONAI draws them
         rows = torch.arange(batch, device=device).unsqueeze(-1)
         mask = torch.ones(batch, num_patches, dtype=torch.int, device=device)
@@ -189,7 +199,7 @@ class MAE(nn.Module):
         decoder_tokens[rows, keep] = encoded[:, 1:]
         decoder_tokens = decoder_tokens + net.decoder_pos_embedding
         decoded = net.decoder_blocks(torch.cat((encoded[:, :1], decoder_tokens), dim=1))
-        return net.decoder_pred(decoded)[:, 1:], mask
+        return decoded[:, 1:], mask  # the class token is dropped: it predicts no patch
 
     def _embed_patches(self, patches: torch.Tensor) -> torch.Tensor:
         """MONAI's convolutional patch embedding applied to patchified patches: [B, K, P*C] -> [B, K, hidden].
@@ -198,7 +208,10 @@ class MAE(nn.Module):
         pz] is laid out in `patchify`'s (px, py, pz, C) voxel order first.
         """
         conv = self.net.patch_embedding.patch_embeddings
-        weight = conv.weight.permute(0, 2, 3, 4, 1).reshape(conv.weight.shape[0], -1)
+        if conv.weight.shape[1] == 1:  # one channel: the orders agree, and the gradient keeps the weight's strides
+            weight = conv.weight.flatten(1)  # (DDP copies a gradient laid out otherwise, and warns, every step)
+        else:
+            weight = conv.weight.permute(0, 2, 3, 4, 1).reshape(conv.weight.shape[0], -1)
         return nn.functional.linear(patches, weight, conv.bias)
 
     # --- training -----------------------------------------------------------------------------------------------
@@ -206,17 +219,32 @@ class MAE(nn.Module):
     def forward(self, batch, masking_ratio: float | None = None) -> dict[str, torch.Tensor]:
         """One masked-reconstruction loss.
 
+        The decoder's head predicts the hidden patches only: they are all the loss looks at, and with 16^3
+        patches the head (4,096 voxels a patch) costs as much as the encoder of the small presets.
+
         Args:
             batch: volumes [B, C, X, Y, Z], or a dict holding them under "image".
-            masking_ratio: overrides config.masking_ratio for this call; 0 hides nothing (then no patch counts
-                in the loss, which is 0: useful for timing and for encoding whole volumes).
+            masking_ratio: overrides config.masking_ratio for this call; 0 hides nothing, and the loss is then
+                over every patch: a plain autoencoder, the dense step that masking is measured against.
 
         Returns:
-            "loss": scalar MSE over the masked patches; "masked_fraction": scalar, masked patches / all patches.
+            "loss": scalar MSE over the masked patches (every patch at masking 0); "masked_fraction": scalar,
+            masked patches / all patches.
         """
         patches = self.patchify(self._volumes(batch))
-        pred, mask = self._masked_forward_patches(patches, self._check_ratio(masking_ratio))
-        return {"loss": self._patch_loss(patches, pred, mask), "masked_fraction": mask.float().mean().detach()}
+        ratio = self._check_ratio(masking_ratio)
+        decoded, mask = self._encode_decode(patches, ratio)
+        # Every volume hides the same number of patches (as MONAI draws them), so the hidden ones stack into
+        # [B, H]; a stable sort of the mask lists them first, in patch order, without a host-device sync.
+        num_hidden = self.num_patches - self._num_visible(ratio) if ratio > 0 else self.num_patches
+        hidden = torch.sort(mask, dim=1, descending=True, stable=True).indices[:, :num_hidden]
+        rows = torch.arange(len(mask), device=mask.device).unsqueeze(-1)
+        pred = self.net.decoder_pred(decoded[rows, hidden])  # [B, H, P*C]
+        target = patches[rows, hidden]
+        if self.config.norm_pix_loss:
+            target = self._normalise_patches(target)
+        loss = nn.functional.mse_loss(pred.float(), target.float())
+        return {"loss": loss, "masked_fraction": mask.float().mean().detach()}
 
     def forward_loss(self, x: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean squared error on the masked patches only.
@@ -236,7 +264,6 @@ class MAE(nn.Module):
         """`forward_loss` on patchified volumes [B, N, P*C]."""
         if self.config.norm_pix_loss:
             target = self._normalise_patches(target)
-        # one fused kernel each way: the loss touches every voxel of the batch, a cost masking does not shrink
         per_patch = nn.functional.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=-1)  # [B, N]
         mask = mask.to(per_patch.dtype)
         return (per_patch * mask).sum() / mask.sum().clamp(min=1)  # clamp: no host sync, 0 when nothing masked
@@ -303,9 +330,13 @@ class MAE(nn.Module):
         """The ratio to use; refuses ratios that would leave the encoder no visible patch."""
         ratio = self.config.masking_ratio if masking_ratio is None else masking_ratio
         # MONAI keeps int((1 - ratio) * N) patches: a ratio close to 1 can round that down to none.
-        if not 0 <= ratio < 1 or int((1 - ratio) * self.num_patches) < 1:
+        if not 0 <= ratio < 1 or self._num_visible(ratio) < 1:
             raise InputError(f"masking_ratio {ratio} leaves no visible patch out of {self.num_patches}")
         return ratio
+
+    def _num_visible(self, ratio: float) -> int:
+        """Patches the encoder sees at masking `ratio`: int((1 - ratio) * N), as MONAI rounds it."""
+        return int((1 - ratio) * self.num_patches)
 
 
 def _cast_to_weight_dtype(module: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor:

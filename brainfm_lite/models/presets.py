@@ -10,12 +10,12 @@ classes read these tables::
 """
 
 # The masked autoencoder of the ASL chapters (`MAEConfig.preset`): ViT encoder and transformer decoder. As in the
-# MAE paper the decoder is light beside the encoder, so masking 75 % of the patches cuts a step's FLOPs to 0.31
-# ("small" and "base" at 96^3; `benchmarks/bench_mae.py`).
+# MAE paper the decoder is light beside the encoder, so masking 75 % of the patches cuts a step's FLOPs to 0.29-0.31
+# of a plain autoencoder's ("small" and "base" at 96^3; `benchmarks/bench_mae.py`).
 MAE_PRESETS = {
     # CPU smoke runs: 64^3 at patch 16 is 64 patches, a training step takes hundredths of a second. Too narrow an
     # encoder for any decoder to be light beside it (a 16^3 patch is 4096 voxels to predict from 96 numbers): the
-    # FLOP ratio is 0.62; the reference ASL record and its shipped MAE were trained at this size.
+    # FLOP ratio is 0.53; the reference ASL record and its shipped MAE were trained at this size.
     "tiny": dict(patch_size=16, hidden_size=96, mlp_dim=384, num_layers=2, num_heads=4,
                  decoder_hidden_size=96, decoder_mlp_dim=384, decoder_num_layers=1, decoder_num_heads=4),
     # One T4 (colab profile) at 96^3: ViT-Tiny width; the decoder a quarter of it (48 wide, 2 blocks; 96 wide before

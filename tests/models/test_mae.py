@@ -80,9 +80,9 @@ def test_masking_three_quarters_costs_at_most_0_4_of_the_flops_of_masking_none(p
         mae = MAE(MAEConfig.preset(preset, img_size=(96, 96, 96)))
     volumes = torch.zeros(2, 1, 96, 96, 96, device="meta")
 
-    def step_flops(ratio):
+    def step_flops(ratio):  # the training step: at 0.75 the loss over the hidden patches, at 0 over all
         with FlopCounterMode(display=False) as counter:
-            mae.masked_forward(volumes, ratio)[0].sum().backward()
+            mae(volumes, masking_ratio=ratio)["loss"].backward()
         return counter.get_total_flops()
 
     assert step_flops(0.75) / step_flops(0.0) <= 0.4
@@ -144,9 +144,31 @@ def test_training_step_runs_under_bfloat16_autocast(mae, volumes):
     assert torch.isfinite(loss) and mae.net.decoder_pred.weight.grad is not None
 
 
-def test_masking_zero_encodes_everything_and_has_zero_loss(mae, volumes):
+def test_training_loss_predicts_only_hidden_patches_yet_equals_the_masked_mse_of_every_prediction(mae, volumes):
+    # the step's head runs on the hidden patches only; the loss and gradients are those of predicting them all
+    torch.manual_seed(3)
+    loss = mae(volumes, masking_ratio=0.75)["loss"]
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in mae.named_parameters() if p.grad is not None}
+    mae.zero_grad(set_to_none=True)
+    torch.manual_seed(3)
+    pred, mask = mae.masked_forward(volumes, 0.75)
+    expected = mae.forward_loss(volumes, pred, mask)
+    expected.backward()
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=0)
+    assert grads.keys() == {name for name, p in mae.named_parameters() if p.grad is not None}
+    for name, p in mae.named_parameters():
+        if name in grads:
+            torch.testing.assert_close(grads[name], p.grad, rtol=1e-3, atol=1e-6, msg=name)
+
+
+def test_masking_zero_is_a_plain_autoencoder_over_every_patch(mae, volumes):
+    torch.manual_seed(0)
     out = mae(volumes, masking_ratio=0.0)
-    assert out["masked_fraction"].item() == 0.0 and out["loss"].item() == 0.0
+    assert out["masked_fraction"].item() == 0.0
+    pred, _ = mae.masked_forward(volumes, 0.0)
+    every_patch = torch.ones(2, 64, dtype=torch.int)
+    torch.testing.assert_close(out["loss"], mae.forward_loss(volumes, pred, every_patch), rtol=1e-5, atol=0)
 
 
 @pytest.mark.parametrize("ratio", [1.0, 0.99, -0.1])
