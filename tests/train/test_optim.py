@@ -37,3 +37,23 @@ def test_frozen_parameters_are_left_out():
     optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
     assert id(net[0].weight) not in optimized and id(net[2].weight) in optimized
     assert isinstance(optimizer, torch.optim.AdamW)
+
+
+def test_cpu_parameters_get_the_fused_kernel_and_the_same_update_as_the_loop():
+    # one kernel for every tensor: the per-parameter Python loop was a sixth of a masked MAE step on a CPU
+    torch.manual_seed(0)
+    net, reference = model(), model()
+    reference.load_state_dict(net.state_dict())
+    config = TrainConfig(max_steps=10, batch_size=1, lr=0.01)
+    optimizer = build_optimizer(net, config, [{"params": net.parameters()}])  # a generator, as callers may pass
+    looped = torch.optim.AdamW(reference.parameters(), lr=0.01, betas=config.betas, weight_decay=config.weight_decay,
+                               foreach=False)
+    assert optimizer.param_groups[0]["fused"] and len(optimizer.param_groups[0]["params"]) == 6
+    x = torch.randn(8, 3)
+    for net_, opt in ((net, optimizer), (reference, looped)):
+        for _ in range(3):
+            opt.zero_grad()
+            net_(x).square().mean().backward()
+            opt.step()
+    for p, q in zip(net.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
