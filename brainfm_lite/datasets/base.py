@@ -130,17 +130,26 @@ class SubjectDataset(Dataset):
             return None, f"targets of shape {arrays['targets'].shape}, expected ({len(self.target_names)},)"
         return arrays, None
 
-    def prepare(self, n_jobs: int = 1) -> int:
+    def prepare(self, n_jobs: int = 1, *, part: tuple[int, int] = (0, 1)) -> int:
         """Simulate and cache every subject not cached yet, in `n_jobs` worker processes (-1: one per CPU core).
 
         Needs a ``cache_dir``. Returns how many subjects were simulated; training then only reads the cache.
+        `part` (k, n): only the k-th of n interleaved shares of the subjects (see `missing`), so that n processes
+        (torchrun's ranks) fill one cache folder together, each simulating its own share.
         """
         if self.cache_dir is None:
             raise InputError(f"{type(self).__name__}.prepare needs a cache_dir: without one there is nothing to fill")
-        missing = self.missing()
+        missing = self.missing(part)
         run_in_processes(self.load, missing, n_jobs=n_jobs)
         return len(missing)
 
-    def missing(self) -> list[int]:
-        """Subjects (cohort indices) whose cache file is not there yet (needs a ``cache_dir``)."""
-        return [int(k) for k in self.indices if not self.cache_file(int(k)).is_file()]
+    def missing(self, part: tuple[int, int] = (0, 1)) -> list[int]:
+        """Subjects (cohort indices) whose cache file is not there yet (needs a ``cache_dir``).
+
+        `part` (k, n) lists only subjects k, k + n, k + 2n ... of `indices`: shares fixed by position, not by
+        what is cached at the moment, so processes that look at different times never pick the same subject.
+        """
+        k, n = part
+        if not 0 <= k < n:
+            raise InputError(f"part must be (k, n) with 0 <= k < n, got {part}")
+        return [int(i) for i in self.indices[k::n] if not self.cache_file(int(i)).is_file()]

@@ -78,7 +78,7 @@ class CbfDataset(SubjectDataset):
     def simulate(self, index: int) -> dict:
         return self.arrays_of(self.cohort[index])
 
-    def prepare(self, n_jobs: int = 1, *, device=None, batch_size: int = 16) -> int:
+    def prepare(self, n_jobs: int = 1, *, device=None, batch_size: int = 16, part: tuple[int, int] = (0, 1)) -> int:
         """Simulate and cache every subject not cached yet; returns how many were simulated.
 
         Args:
@@ -89,12 +89,13 @@ class CbfDataset(SubjectDataset):
                 maps equal to the numpy path's to float32 rounding (not bit for bit), many times faster on a GPU.
                 ``n_jobs`` is then not used.
             batch_size: Subjects per batch on ``device``.
+            part: (k, n), this process's share when n processes fill one cache (`SubjectDataset.missing`).
         """
         if device is None:
-            return super().prepare(n_jobs)
+            return super().prepare(n_jobs, part=part)
         if self.cache_dir is None:
             raise InputError("CbfDataset.prepare needs a cache_dir: without one there is nothing to fill")
-        missing = self.missing()
+        missing = self.missing(part)
         for start in range(0, len(missing), batch_size):
             chunk = missing[start:start + batch_size]
             for index, subject in zip(chunk, simulate_asl_batch(self.cohort, chunk, device=device)):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 from monai.networks import nets
-from monai.networks.blocks import Convolution
+from monai.networks.blocks import Convolution, TransformerBlock
 from torch import nn
 
 from brainfm_lite.errors import InputError
@@ -151,6 +151,18 @@ class Encoder(nn.Module):
             raise InputError(f"expected a batch [B, {self.config.in_channels}, X, Y, Z], got shape {tuple(x.shape)}")
 
 
+def freeze_unused_cross_attention_norms(module: nn.Module) -> None:
+    """Stop training the LayerNorm that each MONAI ``TransformerBlock`` builds for cross-attention it does not have.
+
+    Such a norm never takes part in the forward pass, so it never gets a gradient, and DistributedDataParallel
+    stops at the first step of a torchrun run ("parameters that were not used in producing loss"). Frozen, it is
+    still saved and loaded with the rest of the weights.
+    """
+    for block in module.modules():
+        if isinstance(block, TransformerBlock) and not block.with_cross_attention:
+            block.norm_cross_attn.requires_grad_(False)
+
+
 class ViTEncoder(Encoder):
     """MONAI ViT. Features: the mean of the patch tokens after the final LayerNorm (the class token, when
     present, is returned separately by `forward_features`).
@@ -170,6 +182,7 @@ class ViTEncoder(Encoder):
         self.patch_embedding = vit.patch_embedding
         self.blocks = vit.blocks
         self.norm = vit.norm
+        freeze_unused_cross_attention_norms(self)
         if config.cls_token:
             self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
             nn.init.trunc_normal_(self.cls_token, std=0.02)

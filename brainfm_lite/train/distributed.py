@@ -33,6 +33,14 @@ def setup_distributed(backend: str | None = None) -> bool:
     return True
 
 
+def join(device_spec: str = "auto") -> torch.device:
+    """This process's device (`process_device`), after joining torchrun's process group with the backend that
+    device needs (NCCL for CUDA, gloo for the CPU); a no-op join in a single process."""
+    device = process_device(device_spec)
+    setup_distributed(backend="nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
 def process_device(spec: str = "auto") -> torch.device:
     """The device this process trains on: "auto" is its own GPU (LOCAL_RANK) when CUDA is present, else the CPU;
     "cuda" without an index also means the process's own GPU; anything else is taken as given."""

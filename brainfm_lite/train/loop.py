@@ -96,8 +96,7 @@ class Trainer:
         if not hasattr(dataset, "__len__"):
             raise InputError("the Trainer needs a map-style dataset with __len__ and __getitem__ (it controls the "
                              f"order for resuming and DDP); got {type(dataset).__name__}")
-        self.device = dist.process_device(config.device)
-        dist.setup_distributed(backend="nccl" if self.device.type == "cuda" else "gloo")
+        self.device = dist.join(config.device)
         self.config = config
         self.dataset = dataset
         self.collate_fn = collate_fn

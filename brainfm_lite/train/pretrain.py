@@ -48,6 +48,7 @@ from brainfm_lite.models.hub import save_pretrained
 from brainfm_lite.models.mae import MAE, MAEConfig
 from brainfm_lite.models.seqinv import SeqInv, SeqInvConfig
 from brainfm_lite.models.simclr import SimCLR, SimCLRConfig
+from brainfm_lite.train import distributed as dist
 from brainfm_lite.train.config import TrainConfig, train_config_for
 from brainfm_lite.train.loop import Trainer
 from brainfm_lite.train.rng import seeded_init
@@ -145,9 +146,13 @@ def fit_and_save_encoder(objective: nn.Module, dataset, config: TrainConfig, out
     """
     result = Trainer(objective, dataset, config, out_dir=out_dir).fit(resume=resume)
     metadata = {**metadata, "steps": result.step, "last_loss": result.last_loss}
-    if keep_objective:  # first: a finished run is recognised by its encoder, so the encoder is written last
-        save_pretrained(objective, Path(out_dir) / OBJECTIVE_DIR, metadata=metadata)
-    return save_pretrained(objective.encoder(), Path(out_dir) / ENCODER_DIR, metadata=metadata)
+    encoder_dir = Path(out_dir) / ENCODER_DIR
+    if dist.is_main():  # under torchrun every process holds the same weights: one writes them, the others wait
+        if keep_objective:  # first: a finished run is recognised by its encoder, so the encoder is written last
+            save_pretrained(objective, Path(out_dir) / OBJECTIVE_DIR, metadata=metadata)
+        save_pretrained(objective.encoder(), encoder_dir, metadata=metadata)
+    dist.barrier()
+    return encoder_dir
 
 
 def pretrain_mae(profile: Profile, out_dir: str | Path, *, resume: bool = False, cache_dir: str | Path | None = None,
@@ -301,7 +306,7 @@ def _structural_data(profile: Profile, out_dir: str | Path, cache_dir,
     pool, record = pretraining_subjects(structural_dataset(profile), profile)
     dataset = structural_dataset(profile, cache_dir=Path(out_dir) / "t1_cache" if cache_dir is None else cache_dir,
                                  indices=pool)
-    dataset.prepare(n_jobs=n_jobs)
+    _fill_cache(dataset, profile, n_jobs)
     return dataset, record
 
 
@@ -311,5 +316,17 @@ def _cbf_data(profile: Profile, out_dir: str | Path, cache_dir, n_jobs: int) -> 
     pool, record = pretraining_subjects(asl_cbf_dataset(profile), profile)
     dataset = asl_cbf_dataset(profile, cache_dir=Path(out_dir) / "cbf_cache" if cache_dir is None else cache_dir,
                               indices=pool)
-    dataset.prepare(n_jobs=n_jobs)
+    _fill_cache(dataset, profile, n_jobs)
     return dataset, record
+
+
+def _fill_cache(dataset, profile: Profile, n_jobs: int) -> None:
+    """Simulate the subjects `dataset` has not cached yet, before training reads them.
+
+    Under torchrun the processes split them (`SubjectDataset.missing`'s ``part``) and wait for one another, so a
+    cache folder they share (one node, or a file system the nodes share) is filled once, not once a process. On
+    nodes that share no folder, a subject simulated on another node is simulated again when first read.
+    """
+    dist.join(profile.device)  # the Trainer joins the same group later; a no-op in one process
+    dataset.prepare(n_jobs=n_jobs, part=(dist.rank(), dist.world_size()))
+    dist.barrier()

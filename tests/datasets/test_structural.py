@@ -45,6 +45,17 @@ def test_cache_returns_what_simulation_gives(cohort, tmp_path):
     assert cached.targets()["age"].shape == (3,)
 
 
+def test_processes_filling_one_cache_take_fixed_interleaved_shares(cohort, tmp_path):
+    # torchrun's ranks call prepare(part=(rank, world)) on one folder: together once, whatever is cached already
+    data = StructuralDataset(cohort, indices=[2, 0, 1], size=(32, 32, 32), cache_dir=tmp_path)
+    assert data.missing(part=(0, 2)) == [2, 1] and data.missing(part=(1, 2)) == [0]
+    assert data.prepare(part=(1, 2)) == 1
+    assert data.missing(part=(0, 2)) == [2, 1] and data.missing() == [2, 1]  # shares do not move as files appear
+    assert data.prepare(part=(0, 2)) == 2 and data.missing() == []
+    with pytest.raises(InputError, match="part"):
+        data.missing(part=(2, 2))
+
+
 def test_maps_are_the_subjects_qmri_on_the_cropped_grid(cohort):
     arrays = StructuralDataset(cohort, size=(32, 32, 32)).load(0)
     pd, r1 = arrays["maps"][0].astype(np.float32), arrays["maps"][1].astype(np.float32)

@@ -1,11 +1,14 @@
 """Tests for brainfm_lite.train.distributed and the Trainer under DDP: two CPU processes (gloo) via torchrun."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from brainfm_lite.models.encoders import ViTEncoder
+from brainfm_lite.models.hub import from_pretrained
 from brainfm_lite.train import distributed as dist
 
 
@@ -39,6 +42,19 @@ def test_two_processes_match_one_process_with_the_same_global_batch(toy, ddp_run
     assert [r["loss"] for r in ddp_metrics] == pytest.approx([r["loss"] for r in single.history], rel=1e-5)
 
 
+def test_each_process_trains_on_a_disjoint_shard_of_every_epoch(ddp_runs):
+    """32 samples, 2 processes of batch 2: an epoch is 8 steps; 12 steps are one epoch and half of the next."""
+    seen = [json.loads((ddp_runs / f"ddp/seen_rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert [len(steps) for steps in seen] == [12, 12] and all(len(batch) == 2 for steps in seen for batch in steps)
+    for epoch, steps in ((0, slice(0, 8)), (1, slice(8, 12))):
+        shards = [[i for batch in per_rank[steps] for i in batch] for per_rank in seen]
+        assert not set(shards[0]) & set(shards[1]), f"epoch {epoch}: a sample trained by both processes"
+        assert all(len(set(shard)) == len(shard) for shard in shards), f"epoch {epoch}: a sample seen twice"
+    first_epoch = {i for per_rank in seen for batch in per_rank[:8] for i in batch}
+    assert first_epoch == set(range(32))  # together the processes cover the whole epoch
+    assert [i for batch in seen[0][8:] for i in batch] != [i for batch in seen[0][:4] for i in batch]  # reshuffled
+
+
 def test_stopped_and_resumed_ddp_run_equals_the_uninterrupted_one_bitwise(ddp_runs):
     """With random masks and dropout drawn on each process, and grad accumulation through DDP's no_sync: the
     checkpoint holds the generators of both processes, so the resumed run continues exactly."""
@@ -49,6 +65,21 @@ def test_stopped_and_resumed_ddp_run_equals_the_uninterrupted_one_bitwise(ddp_ru
     rng = load_file(ddp_runs / "resumed/checkpoints/step_0000008/rng.safetensors")
     assert {"rank0.torch", "rank1.torch"} <= rng.keys()
     assert not torch.equal(rng["rank0.torch"], rng["rank1.torch"])  # each process has its own stream
+
+
+def test_two_processes_pretrain_filling_one_cache_once_and_saving_one_encoder(tmp_path, run_torchrun):
+    """`brainfm pretrain` under torchrun: the processes split the subjects to simulate, then one writes the encoder."""
+    run_torchrun(Path(__file__).with_name("ddp_pretrain.py"), "--out", tmp_path)
+    simulated = [json.loads((tmp_path / f"simulated_rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert simulated[0] and simulated[1] and not set(simulated[0]) & set(simulated[1])
+    cached = sorted((tmp_path / "run/t1_cache").glob("*.npz"))
+    assert len(cached) == len(simulated[0]) + len(simulated[1]) == 3  # the pool, each subject simulated once
+    encoder = from_pretrained(tmp_path / "run/encoder")
+    assert json.loads((tmp_path / "run/encoder/config.json").read_text())["metadata"]["steps"] == 2
+    assert encoder(torch.zeros(1, 1, 32, 32, 32)).shape == (1, encoder.feature_dim)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoints", "encoder", "metrics.jsonl",
+                                                                      "t1_cache"]  # no temporary folder left
+    assert isinstance(from_pretrained(tmp_path / "run_mae/encoder"), ViTEncoder)  # MONAI's ViT trains under DDP
 
 
 def test_single_process_helpers_answer_for_rank_0_of_1(monkeypatch):

@@ -12,7 +12,9 @@ it trains the runs that test_distributed.py compares; see :func:`main`.
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -29,7 +31,7 @@ class ToyCrash(RuntimeError):
 
 
 class SmoothVolumes(Dataset):
-    """`n` smooth random volumes ``{"volume": [1, 8, 8, 8]}``: ramps and a slow wave, fixed by `seed`."""
+    """`n` smooth random volumes ``{"volume": [1, 8, 8, 8], "index": int}``: ramps and a slow wave, fixed by `seed`."""
 
     def __init__(self, n: int = 32, seed: int = 0):
         generator = torch.Generator().manual_seed(seed)
@@ -43,7 +45,7 @@ class SmoothVolumes(Dataset):
         return len(self.volumes)
 
     def __getitem__(self, index: int) -> dict:
-        return {"volume": self.volumes[index]}
+        return {"volume": self.volumes[index], "index": index}
 
 
 class MaskedVoxelObjective(nn.Module):
@@ -65,9 +67,11 @@ class MaskedVoxelObjective(nn.Module):
         self.random_forward = random_forward
         self.crash_at_call = crash_at_call
         self.calls = 0
+        self.seen: list[list[int]] = []  # the samples of each forward call, by dataset index
 
     def forward(self, batch: dict) -> dict:
         volume = batch["volume"]  # [B, 1, 8, 8, 8]
+        self.seen.append(batch["index"].tolist())
         if self.random_forward:
             mask = (torch.rand_like(volume) < 0.5).float()  # 1 = hidden
         else:
@@ -106,7 +110,7 @@ def main() -> None:
     """Each process of the DDP test trains three runs under ``--out``.
 
     - ``ddp/``: no randomness in forward, batch `--batch-size` per process; compared with one process at twice
-      the batch.
+      the batch. Each process also writes the dataset indices of every step it trained, ``seen_rank{R}.json``.
     - ``uninterrupted/`` and ``resumed/``: random masks and dropout, grad accumulation 2 and EMA; the second run
       is stopped after step 4 and resumed by a freshly initialised model: both must end bitwise equal.
     """
@@ -115,7 +119,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     args = parser.parse_args()
 
-    train(args.out / "ddp", toy_config(batch_size=args.batch_size), random_forward=False)
+    _, objective = train(args.out / "ddp", toy_config(batch_size=args.batch_size), random_forward=False)
+    rank = int(os.environ.get("RANK", "0"))
+    (args.out / "ddp" / f"seen_rank{rank}.json").write_text(json.dumps(objective.seen))
 
     config = toy_config(max_steps=8, batch_size=args.batch_size, grad_accum_steps=2, ema_decay=0.9,
                         checkpoint_every=4)
