@@ -3,7 +3,8 @@
 Torch starts one thread per core. On a shared machine that oversubscribes the cores: with one other CPU-bound job on
 a 2-core machine, a chapter's threads wait on each other at every parallel region: at smoke Chapter 5 took 232 s
 against 41 s idle and a cell of Chapter 8 passed its 600 s limit (58 s idle for the whole chapter). With the threads
-set here, 87 s and 101 s (2026-12-04, one ``python3 -c "while True: pass"`` beside the chapter).
+set here, 87 s and 101 s run alone (2026-12-04, one ``python3 -c "while True: pass"`` beside the chapter), and
+66 s and 69 s within a whole smoke book beside one (`benchmarks/bench_book.py`, the same day).
 
 `use_free_cores` measures how busy the machine is over a short interval and sets torch's thread count to the cores
 left free (at least one), unless ``OMP_NUM_THREADS`` or ``BRAINFM_THREADS`` says how many to use. A chapter calls it
