@@ -133,6 +133,7 @@ def _pretrain(args) -> int:
     profile = _profile(args)
     name = args.variant if args.objective == "seqinv" else args.objective
     out = _folder("--out", args.out or f"runs/pretrain_{name}_{_profile_label(args)}")
+    from brainfm_lite.train import distributed
     from brainfm_lite.train.pretrain import PRETRAINERS
 
     if args.objective not in PRETRAINERS:
@@ -140,7 +141,9 @@ def _pretrain(args) -> int:
     options = dict(resume=args.resume, n_jobs=args.jobs)
     if args.objective == "seqinv":
         options["variant"] = args.variant
-    print(f"wrote {PRETRAINERS[args.objective](profile, out, **options)}")
+    encoder_dir = PRETRAINERS[args.objective](profile, out, **options)
+    if distributed.is_main():  # under torchrun, one line for the run, not one a process
+        print(f"wrote {encoder_dir}")
     return 0
 
 

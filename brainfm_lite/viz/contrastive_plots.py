@@ -46,7 +46,7 @@ def plot_views(images: list[np.ndarray | None], titles: list[str], *, suptitle: 
 
 def plot_similarity_matrix(similarity: np.ndarray, labels: list[str], *, title: str = "cosine similarity", ax=None):
     """A [2B, 2B] similarity matrix with its values written in the cells; the diagonal (a view with itself, left
-    out of the loss) is greyed."""
+    out of the loss) is left uncoloured and marked with a dash."""
     similarity = np.asarray(similarity, dtype=float)
     n = similarity.shape[0]
     if similarity.shape != (n, n) or len(labels) != n:
