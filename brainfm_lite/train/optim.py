@@ -37,7 +37,7 @@ def _can_fuse(groups: list[dict]) -> bool:
     """Whether torch's fused AdamW kernel takes these parameters (floating point, on CPU or CUDA).
 
     One kernel updates every tensor at once; the default loops over the parameters in Python, which on a CPU
-    costs 10 ms a step for the colab MAE (78 tensors): a sixth of a masked step.
+    cost 10.6 ms of a 65 ms masked step of the colab MAE at batch 2 (fused: 3.4 ms; 2026-12-04, profiler).
     """
     params = [p for group in groups for p in group["params"]]
     return all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
