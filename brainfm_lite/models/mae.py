@@ -258,10 +258,7 @@ class MAE(nn.Module):
             Scalar: per-patch MSE averaged over masked patches (0 when none is masked). With
             config.norm_pix_loss the target patches are first normalised by their own mean and std.
         """
-        return self._patch_loss(self.patchify(x), pred, mask)
-
-    def _patch_loss(self, target: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """`forward_loss` on patchified volumes [B, N, P*C]."""
+        target = self.patchify(x)
         if self.config.norm_pix_loss:
             target = self._normalise_patches(target)
         per_patch = nn.functional.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=-1)  # [B, N]
