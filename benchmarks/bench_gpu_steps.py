@@ -178,14 +178,15 @@ def attempt(name: str, kind: str, profile, batch_size: int, device, args, scratc
     return result
 
 
-def measure_row(name: str, plan_rows: list[dict], profile, device, args, scratch: Path, peaks: dict) -> dict:
-    """Time, count and compare one step (all the plan's rows that use it share it: same network and batch). A batch
-    that does not fit in the GPU's memory is halved until one does (``batch`` < ``planned_batch``)."""
+def measure_row(name: str, plan_rows: list[dict], profile, device, args, scratch: Path, peaks: dict,
+                batch_size: int | None = None) -> dict:
+    """Time, count and compare one step (all the plan's rows that use it share it: same network and batch) at the
+    planned batch or `batch_size`. A batch that does not fit in the GPU's memory is halved until one does."""
     first = plan_rows[0]
     row = {"step": name, "chapters": sorted({r["chapter"] for r in plan_rows}),
            "labels": [r["label"] for r in plan_rows], "planned_batch": first["batch"], "kind": first["kind"],
            "parameters": first["parameters"], "planned_precision": first["precision"], "out_of_memory_at": []}
-    batch_size = first["batch"]
+    batch_size = batch_size or first["batch"]
     while True:
         try:
             row.update(attempt(name, first["kind"], profile, batch_size, device, args, scratch))
@@ -227,12 +228,15 @@ def measure_profile(profile_name: str, args, device, peaks: dict, started: float
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for name, plan_rows in by_step.items():
-            if time.perf_counter() - started > args.budget_s:
-                rows.append({"step": name, "status": f"skipped: past the {args.budget_s:.0f} s budget"})
+            if args.only and name not in args.only:
                 continue
-            row = measure_row(name, plan_rows, profile, device, args, Path(scratch), peaks)
-            rows.append(row)
-            print(_line(row), flush=True)
+            for batch_size in args.batches or [None]:
+                if time.perf_counter() - started > args.budget_s:
+                    rows.append({"step": name, "status": f"skipped: past the {args.budget_s:.0f} s budget"})
+                    continue
+                row = measure_row(name, plan_rows, profile, device, args, Path(scratch), peaks, batch_size)
+                rows.append(row)
+                print(_line(row), flush=True)
     return {"profile": profile_name, "plan_gpu": plan["gpu"], "plan_gpu_name": plan["gpu_name"],
             "plan_utilisation": plan["utilisation"], "rows": rows}
 
@@ -268,8 +272,12 @@ def main(argv=None) -> int:
     parser.add_argument("--fp32", action="store_true",
                         help="every step in fp32, as a T4 runs them (their memory is what the plan predicts); writes "
                              "gpu_steps_fp32.json")
+    parser.add_argument("--only", nargs="+", metavar="STEP", help="these steps only (`plan.steps` names)")
+    parser.add_argument("--batches", nargs="+", type=int, metavar="N",
+                        help="each step at each of these batches instead of the planned one (how the step time "
+                             "grows with the batch); writes gpu_steps_batches.json")
     parser.add_argument("--out-dir", default="book/results")
-    parser.add_argument("--commit", help="the commit measured, where the checkout has no .git")
+    parser.add_argument("--commit", help="the commit measured (where the copy's .git is absent or not its own)")
     args = parser.parse_args(argv)
     args.plan_json = dict(item.split("=", 1) for item in args.plan_json)
     device = torch.device(args.device)
@@ -280,7 +288,7 @@ def main(argv=None) -> int:
     peaks = {"datasheet_bf16": GPUS[args.plan_gpu].bf16, "datasheet_fp32_tf32": GPUS[args.plan_gpu].tf32,
              "measured_bf16": measured_matmul_rate(device)}
     provenance = environment(device)
-    provenance["git_commit"] = provenance["git_commit"] or args.commit
+    provenance["git_commit"] = args.commit or provenance["git_commit"]
     provenance["command"] = " ".join(["python", *sys.argv])
     if device.type == "cuda":
         properties = torch.cuda.get_device_properties(device)
@@ -301,7 +309,8 @@ def main(argv=None) -> int:
                       provenance=provenance, peaks_flops_per_s=peaks, warmup=args.warmup, steps=args.steps)
         folder = Path(args.out_dir) / name
         folder.mkdir(parents=True, exist_ok=True)
-        path = write_json(folder / ("gpu_steps_fp32.json" if args.fp32 else "gpu_steps.json"), result)
+        stem = "gpu_steps" + ("_fp32" if args.fp32 else "") + ("_batches" if args.batches else "")
+        path = write_json(folder / f"{stem}.json", result)
         print(f"wrote {path}", flush=True)
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0
