@@ -11,6 +11,10 @@ Activation memory of a training step is what autograd saves for the backward pas
 nothing for a backward pass; its activation memory is the peak of the bytes of the tensors it has created and that
 are still alive (`LiveTensorPeak`), at the granularity of single operations.
 
+The step's count of dispatched aten operations (`operations`, forward and backward) bounds its time from below on a
+GPU: each costs the host some microseconds to issue (`brainfm_lite.plan.gpus.HOST_SECONDS_PER_OPERATION`), which a
+small network's kernels do not hide.
+
     >>> cost = measure_step(TRAINING_STEPS["mae_cbf"](profile))                        # doctest: +SKIP
     >>> cost.flops, cost.activation_bytes                                              # doctest: +SKIP
 """
@@ -24,15 +28,31 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from brainfm_lite.plan.steps import ModelStep
+
+aten = torch.ops.aten
 
 CONVOLUTION_OPS = ("convolution", "_convolution", "convolution_backward", "cudnn_convolution", "_slow_conv2d_forward",
                    "convolution_overrideable")
 # Products whose size grows with the square of the tokens (attention scores and their use): in MONAI's attention
 # blocks these are the batched products (einsum -> bmm); the fused attention kernels likewise.
 ATTENTION_OPS = ("bmm", "baddbmm")
+
+
+def _attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _attention_backward_flops(grad_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_shape, query_shape, key_shape, value_shape)
+
+
+# The CPU's fused attention kernels (scaled_dot_product_attention, which the diffusion prior uses): torch's counter
+# knows their GPU twins only, so they are counted here with the same formulas (torch's own counts, by shape).
+CPU_ATTENTION_FLOPS = {aten._scaled_dot_product_flash_attention_for_cpu: _attention_flops,
+                       aten._scaled_dot_product_flash_attention_for_cpu_backward: _attention_backward_flops}
 
 
 @dataclass
@@ -51,6 +71,8 @@ class StepCost:
             tensor by tensor.
         timeline: an inference step's storage events in order: k + 1 when storage k appears, -(k + 1) when it is
             freed (replaying it with other sizes gives that peak).
+        operations: aten operations the step dispatched (forward and backward): a count per step, which neither
+            the batch nor the image size changes.
     """
 
     flops_by_op: dict[str, float] = field(default_factory=dict)
@@ -60,6 +82,7 @@ class StepCost:
     backward: bool = True
     storage_bytes: tuple[int, ...] = ()
     timeline: tuple[int, ...] = ()
+    operations: int = 0
 
     @property
     def flops(self) -> float:
@@ -125,6 +148,18 @@ class LiveTensorPeak(TorchDispatchMode):
             self.live_bytes -= self.storage_bytes[k]
 
 
+class OperationCount(TorchDispatchMode):
+    """Counts the aten operations dispatched inside the mode (`count`): what a GPU's host issues one by one."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
 def _op_name(op) -> str:
     """"mm" for aten.mm.default (FlopCounterMode keys its counts by the overload packet, printed "aten.mm")."""
     return str(op).split(".")[-1] if str(op).startswith("aten.") else str(op)
@@ -153,13 +188,14 @@ def measure_step(step: ModelStep, *, backward: bool | None = None) -> StepCost:
             saved[pointer] = storage.nbytes()
         return tensor
 
-    counter, live = FlopCounterMode(display=False), LiveTensorPeak()
+    counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
+    live, operations = LiveTensorPeak(), OperationCount()
     if backward:
-        with counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        with counter, operations, torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
             step.loss().float().sum().backward()
         activation_bytes, storage_bytes, timeline = sum(saved.values()), tuple(saved.values()), ()
     else:
-        with torch.no_grad(), counter, live:
+        with torch.no_grad(), counter, live, operations:
             step.loss()
         activation_bytes, storage_bytes, timeline = live.peak_bytes, tuple(live.storage_bytes), tuple(live.timeline)
     flops_by_op: dict[str, float] = {}
@@ -170,17 +206,19 @@ def measure_step(step: ModelStep, *, backward: bool | None = None) -> StepCost:
     return StepCost(flops_by_op=flops_by_op, activation_bytes=activation_bytes,
                     parameters=sum(p.numel() for p in objective.parameters()),
                     trainable=sum(p.numel() for p in objective.parameters() if p.requires_grad), backward=backward,
-                    storage_bytes=storage_bytes, timeline=timeline)
+                    storage_bytes=storage_bytes, timeline=timeline, operations=operations.count)
 
 
 def scale_cost(cost: StepCost, factor: float, *, attention_factor: float | None = None) -> StepCost:
     """`cost` with every FLOP and byte count multiplied by `factor` (e.g. per unit -> per batch, or a reduced input
-    -> the real one by voxel count); attention products by `attention_factor` (default `factor`)."""
+    -> the real one by voxel count); attention products by `attention_factor` (default `factor`). The count of
+    operations is per step and stays."""
     attention_factor = factor if attention_factor is None else attention_factor
     flops = {op: value * (attention_factor if op in ATTENTION_OPS or "attention" in op else factor)
              for op, value in cost.flops_by_op.items()}
     return StepCost(flops_by_op=flops, activation_bytes=int(round(cost.activation_bytes * factor)),
-                    parameters=cost.parameters, trainable=cost.trainable, backward=cost.backward)
+                    parameters=cost.parameters, trainable=cost.trainable, backward=cost.backward,
+                    operations=cost.operations)
 
 
 def extrapolated_activations(small: StepCost, large: StepCost, *, ratio: float, growth: float) -> int | None:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from brainfm_lite.config import Profile
 from brainfm_lite.errors import InputError
-from brainfm_lite.plan.gpus import GPUS, MEMORY_HEADROOM, UTILISATION, precision_on, seconds_for
+from brainfm_lite.plan.gpus import GPUS, HOST_SECONDS_PER_OPERATION, MEMORY_HEADROOM, precision_on, seconds_for
 from brainfm_lite.plan.runs import CHAPTERS, chapter_data, planned_runs, scaled_field, workers
 from brainfm_lite.plan.scaling import MAX_MEASURED_FLOPS, Measurement, measure_per_unit
 from brainfm_lite.plan.steps import TRAINING_STEPS
@@ -57,7 +57,10 @@ class RunPlan:
     activation_bytes: float  # at the run's batch
     activation_bytes_per_unit: float
     precision: str
-    gpu_seconds: float
+    gpu_seconds: float  # over all steps: each step the longer of its FLOPs' time and its operations' issue time
+    compute_seconds: float  # over all steps: the FLOPs at the GPU's share of its peak
+    host_seconds: float  # over all steps: the operations issued at HOST_SECONDS_PER_OPERATION each
+    operations: int  # aten operations of one step
     data_seconds: float  # on-the-fly simulation, on the profile's workers
     data_source: str
     measured_size: int
@@ -76,6 +79,11 @@ class RunPlan:
     @property
     def scaled(self) -> bool:
         return self.measured_size != self.real_size
+
+    @property
+    def host_bound(self) -> bool:
+        """Whether issuing the step's operations takes longer than its FLOPs (a small network's step)."""
+        return self.host_seconds > self.compute_seconds
 
 
 @dataclass
@@ -111,6 +119,7 @@ class Plan:
     gpu: str
     gpu_name: str
     utilisation: float
+    utilisation_source: str
     memory_bytes: float
     budget_s: float | None
     workers: int
@@ -134,7 +143,7 @@ def measure_steps(profile: Profile, names=None, *, max_flops: float = MAX_MEASUR
 
 
 def plan_profile(profile: Profile, gpu: str | None = None, *, budget_s: float | None = None,
-                 memory_bytes: float | None = None, utilisation: float = UTILISATION,
+                 memory_bytes: float | None = None, utilisation: float | None = None,
                  measurements: dict[str, Measurement] | None = None,
                  max_measured_flops: float = MAX_MEASURED_FLOPS) -> Plan:
     """The plan of `profile` on `gpu` ("t4", "a100", "h100"; default h100 for full, else t4).
@@ -145,7 +154,7 @@ def plan_profile(profile: Profile, gpu: str | None = None, *, budget_s: float | 
         budget_s: each chapter's time budget, seconds (default `CHAPTER_BUDGETS` of the profile; None: no verdict
             on time).
         memory_bytes: the memory a run may use (default the GPU's memory x `MEMORY_HEADROOM`).
-        utilisation: share of the GPU's peak a step reaches.
+        utilisation: share of the GPU's peak a step's FLOPs run at (default the GPU's, `GPUS`).
         measurements: `measure_steps` results to reuse (default: measured now).
         max_measured_flops: heavier steps are measured at a reduced image size and scaled (`measure_per_unit`).
     """
@@ -159,11 +168,13 @@ def plan_profile(profile: Profile, gpu: str | None = None, *, budget_s: float | 
     if measurements is None:
         measurements = measure_steps(profile, max_flops=max_measured_flops)
     measure_cpu_s = time.process_time() - started
+    utilisation = device.utilisation if utilisation is None else utilisation
+    source = device.utilisation_source if utilisation == device.utilisation else "given"
     rows = [_row(run, measurements[run.name], profile, device, utilisation) for run in planned_runs(profile)]
     chapters = [_chapter(data, [r for r in rows if r.chapter == data.chapter], profile, memory_bytes, budget_s)
                 for data in chapter_data(profile)]
-    return Plan(profile.name, gpu, device.name, utilisation, memory_bytes, budget_s, workers(profile), rows, chapters,
-                measure_cpu_s, max_measured_flops)
+    return Plan(profile.name, gpu, device.name, utilisation, source, memory_bytes, budget_s, workers(profile), rows,
+                chapters, measure_cpu_s, max_measured_flops)
 
 
 def _row(run, measurement: Measurement, profile: Profile, device, utilisation: float) -> RunPlan:
@@ -175,9 +186,10 @@ def _row(run, measurement: Measurement, profile: Profile, device, utilisation: f
     else:
         weight_bytes = FP32_BYTES * unit.parameters
     precision = precision_on(device, measurement.precision)
-    per_step_seconds = seconds_for(device, matmul_flops=unit.matmul_flops * run.batch,
-                                   convolution_flops=unit.convolution_flops * run.batch, precision=precision,
-                                   utilisation=utilisation)
+    compute_seconds = seconds_for(device, matmul_flops=unit.matmul_flops * run.batch,
+                                  convolution_flops=unit.convolution_flops * run.batch, precision=precision,
+                                  utilisation=utilisation)
+    host_seconds = unit.operations * HOST_SECONDS_PER_OPERATION  # the GPU cannot run ahead of the host
     data_seconds = run.data_seconds_per_step * run.total_steps / workers(profile)
     return RunPlan(chapter=run.chapter, label=run.label, step=run.name, kind="train" if training else "sample",
                    parameters=unit.parameters, batch=run.batch, steps=run.steps, runs=run.runs,
@@ -185,7 +197,9 @@ def _row(run, measurement: Measurement, profile: Profile, device, utilisation: f
                    total_flops=unit.flops * run.batch * run.total_steps, weight_bytes=float(weight_bytes),
                    activation_bytes=float(unit.activation_bytes * run.batch),
                    activation_bytes_per_unit=float(unit.activation_bytes), precision=precision,
-                   gpu_seconds=per_step_seconds * run.total_steps, data_seconds=data_seconds,
+                   gpu_seconds=max(compute_seconds, host_seconds) * run.total_steps,
+                   compute_seconds=compute_seconds * run.total_steps, host_seconds=host_seconds * run.total_steps,
+                   operations=unit.operations, data_seconds=data_seconds,
                    data_source=run.data_source, measured_size=measurement.measured_size,
                    real_size=measurement.real_size, steps_fields=run.steps_fields)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from brainfm_lite.atomic import write_json
-from brainfm_lite.plan.gpus import GPUS
+from brainfm_lite.plan.gpus import GPUS, HOST_SECONDS_PER_OPERATION
 from brainfm_lite.plan.planner import Plan
 
 COLUMNS = (  # header, width, value of a row
@@ -21,7 +21,7 @@ COLUMNS = (  # header, width, value of a row
     ("activ.", 7, lambda r: _bytes(r.activation_bytes)),
     ("peak", 7, lambda r: _bytes(r.peak_bytes)),
     ("prec", 4, lambda r: r.precision),
-    ("GPU time", 8, lambda r: duration(r.gpu_seconds)),
+    ("GPU time", 9, lambda r: duration(r.gpu_seconds) + ("^" if r.host_bound else " ")),
     ("data", 8, lambda r: duration(r.data_seconds) if r.data_seconds else "-"),
 )
 
@@ -55,7 +55,8 @@ def format_plan(plan: Plan) -> str:
     else:
         peaks = f"bf16 {gpu.bf16 / 1e12:.0f}, TF32 {gpu.tf32 / 1e12:.0f}, fp32 {gpu.fp32 / 1e12:.1f} TFLOP/s"
     lines = [f"brainfm plan --profile {plan.profile}: predicted on {plan.gpu_name} ({peaks}) at "
-             f"{plan.utilisation:.0%} of peak; data simulated on {plan.workers} worker(s)",
+             f"{plan.utilisation:.0%} of peak ({plan.utilisation_source}); data simulated on {plan.workers} "
+             "worker(s)",
              _line([header for header, _, _ in COLUMNS]), _line(["-" * width for _, width, _ in COLUMNS])]
     lines += [_line([value(row) for _, _, value in COLUMNS]) for row in plan.rows]
     lines.append("")
@@ -89,10 +90,11 @@ def notes(plan: Plan) -> list[str]:
         "Memory: AdamW in fp32 (weights, gradients, 2 moments; +1 copy for EMA) + activations saved for backward "
         "(measured in fp32, storages counted once, x batch); sampling: weights + the peak of its live tensors "
         f"(no_grad). A run may use {plan.memory_bytes / GPUS[plan.gpu].memory:.0%} of the GPU's memory.",
-        f"Time: FLOPs / (peak x {plan.utilisation:.2f}) in the precision the Trainer uses on this GPU (bf16 only where "
-        "a run asks for it and the GPU has it; else fp32, convolutions in TF32 where available); data simulated on "
-        "the fly overlaps it (the slower one counts); cache simulation runs before. Steps of a few GFLOP are bound by "
-        "kernel launches and data loading rather than FLOPs: their times are lower bounds.",
+        f"Time: a step takes FLOPs / (peak x {plan.utilisation:.2f}) in the precision the Trainer uses on this GPU "
+        "(bf16 only where a run asks for it and the GPU has it; else fp32, convolutions in TF32 where available), "
+        f"or, when longer (^), its operations x {HOST_SECONDS_PER_OPERATION * 1e6:.0f} us, the host's time to issue "
+        "them (measured on an H200 machine; a slower host, such as Colab's, takes longer); data simulated on the fly "
+        "overlaps it (the slower one counts); cache simulation runs before. Data loading is not included.",
         "* measured at a reduced image size and scaled by voxel count (attention FLOPs by its square, activations "
         "tensor by tensor): "
         + ("; ".join(scaled) if scaled else "none"),

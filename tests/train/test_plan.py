@@ -12,7 +12,16 @@ from torch import nn
 
 from brainfm_lite.cli import main
 from brainfm_lite.config import load_profile
-from brainfm_lite.plan import ModelStep, format_plan, measure_step, measure_steps, plan_profile, write_plan_json
+from brainfm_lite.plan import (
+    GPUS,
+    HOST_SECONDS_PER_OPERATION,
+    ModelStep,
+    format_plan,
+    measure_step,
+    measure_steps,
+    plan_profile,
+    write_plan_json,
+)
 from brainfm_lite.plan.runs import planned_runs
 from brainfm_lite.plan.scaling import measure_per_unit
 from brainfm_lite.plan.steps import TRAINING_STEPS
@@ -56,6 +65,25 @@ def test_flops_of_a_conv3d_and_a_linear_equal_the_analytic_count():
     assert measure_step(_step(linear, torch.randn(3, 16)), backward=False).flops == 2 * 3 * 16 * 7
 
 
+def test_fused_attention_on_the_cpu_counts_the_flops_of_its_two_products():
+    """scaled_dot_product_attention (the diffusion prior's attention) runs a fused CPU kernel that torch's counter
+    does not know: counted here as the two products it replaces; its backward as their gradients plus the scores
+    product again (a fused kernel recomputes the scores rather than keep them: torch's formula for the GPU's)."""
+    q, k, v = (torch.randn(2, 3, 10, 4, requires_grad=True) for _ in range(3))
+
+    def fused():
+        return nn.functional.scaled_dot_product_attention(q, k, v).sum()
+
+    def explicit():
+        return (torch.softmax(q @ k.transpose(-1, -2) / 2.0, dim=-1) @ v).sum()
+
+    counts = {backward: [measure_step(ModelStep(nn.Identity(), {}, config=None, forward=f), backward=backward).flops
+                         for f in (fused, explicit)] for backward in (False, True)}
+    scores = 2 * (2 * 3) * 10 * 10 * 4  # q @ k^T: batch x heads, 10 x 4 by 4 x 10
+    assert counts[False] == [2 * scores, 2 * scores]
+    assert counts[True][0] == counts[True][1] + scores
+
+
 def test_activation_memory_grows_linearly_with_batch():
     """The bytes saved for the backward pass: exactly proportional to the batch for a conv net, within 2 % for the
     MAE (random masking keeps the same number of tokens per map)."""
@@ -74,6 +102,35 @@ def test_activation_memory_grows_linearly_with_batch():
         step.batch = {"image": torch.randn(batch, 1, *(profile.cbf_image_size,) * 3)}
         sizes[batch] = measure_step(step).activation_bytes
     assert sizes[3] / sizes[1] == pytest.approx(3, rel=0.02)
+
+
+def test_a_step_counts_its_operations_whatever_its_batch_and_size():
+    """Operations dispatched (what the host issues one by one to a GPU): a Conv3d + ReLU + Conv3d forward is 3, its
+    backward adds the gradients; the count does not change with the batch or the image size, and survives the
+    scaling from a reduced size."""
+    net = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv3d(4, 2, 3, padding=1))
+    forward = measure_step(_step(net, torch.randn(1, 1, 8, 8, 8)), backward=False).operations
+    assert 3 <= forward <= 8  # the three layers (the sum and the dtype casts of the step add a few)
+    counts = {measure_step(_step(net, torch.randn(b, 1, s, s, s)), backward=True).operations
+              for b, s in ((1, 8), (4, 8), (2, 16))}
+    assert len(counts) == 1 and counts.pop() > forward
+    profile = dataclasses.replace(load_profile("smoke", device="cpu"), **{**SMALL, "recon_image_size": 64})
+    assert measure_per_unit(profile, "supervised_unet", max_flops=1.0).per_unit.operations == \
+        measure_per_unit(profile, "supervised_unet", max_flops=float("inf")).per_unit.operations > 100
+
+
+def test_a_step_of_many_small_operations_is_bound_by_the_host(profile, measurements):
+    """On a GPU fast enough, a step takes its operations x HOST_SECONDS_PER_OPERATION, not its FLOPs' time; at the
+    GPU's own utilisation (the H100's measured one) the FLOPs' time counts where it is longer."""
+    fast = plan_profile(profile, "h100", utilisation=1e6, measurements=measurements)
+    for row in fast.rows:
+        assert row.host_bound
+        assert row.gpu_seconds == pytest.approx(row.operations * HOST_SECONDS_PER_OPERATION * row.total_steps)
+    plan = plan_profile(profile, "h100", measurements=measurements)
+    assert plan.utilisation == GPUS["h100"].utilisation and plan.utilisation_source.startswith("measured")
+    for row in plan.rows:
+        assert row.gpu_seconds == pytest.approx(max(row.compute_seconds, row.host_seconds))
+    assert "^" in format_plan(fast) and f"x {HOST_SECONDS_PER_OPERATION * 1e6:.0f} us" in format_plan(plan)
 
 
 def test_a_step_measured_smaller_and_scaled_matches_the_real_size(profile):
