@@ -81,3 +81,25 @@ def test_save_and_load_round_trip(prior, tmp_path):
     assert isinstance(loaded, DiffusionPrior) and loaded.config == prior.config
     x, t = torch.randn(1, 2, 16, 16), torch.tensor([4])
     torch.testing.assert_close(loaded.predict_noise(x, t), prior.predict_noise(x, t))
+
+
+def test_attention_through_torch_sdpa_keeps_monai_default_outputs_and_weights():
+    """The prior's attention runs through scaled_dot_product_attention (no tokens x tokens maps kept for backward);
+    with the same weights, MONAI's default attention path gives the same noise estimate, and the state dicts match
+    key for key (weights saved before the change still load)."""
+    from monai.networks.nets import DiffusionModelUNet
+
+    torch.manual_seed(0)
+    config = DiffusionConfig(**{**TINY, "attention_levels": (False, True), "num_head_channels": 8})
+    prior = DiffusionPrior(config).eval()
+    for parameter in prior.unet.parameters():  # MONAI zero-initialises the output layer: outputs would all be 0
+        parameter.data.normal_(0, 0.05)
+    default = DiffusionModelUNet(spatial_dims=2, in_channels=2, out_channels=2, channels=config.channels,
+                                 attention_levels=config.attention_levels, num_res_blocks=config.num_res_blocks,
+                                 norm_num_groups=config.norm_num_groups, num_head_channels=8).eval()
+    default.load_state_dict(prior.unet.state_dict())
+    x, t = torch.randn(3, 2, 16, 16), torch.tensor([1, 7, 19])
+    with torch.no_grad():
+        ours, theirs = prior.unet(x, t), default(x, t)
+    assert theirs.abs().max() > 0.01
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
