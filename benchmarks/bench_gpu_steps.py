@@ -11,7 +11,8 @@ against both that measured rate and the datasheet peak.
 
 The planner predicts for the GPUs of `brainfm_lite.plan.gpus`; an H200 has the H100's compute peaks (the same chip
 with more memory), so on an H100 or H200 ``--plan-gpu h100`` compares like with like. ``reached`` is the share of
-the peak the step reached, by the planner's own formula: the planner's 0.35 times predicted / measured time.
+the peak the step's FLOPs ran at, by the planner's own formula: the plan's utilisation x the plan's time for the
+FLOPs / the measured time (what `brainfm_lite.plan.gpus` takes its measured utilisation from).
 
 Writes ``<out-dir>/<profile>/gpu_steps.json`` (atomically) with the provenance of the run. On a CPU-only machine it
 stops with a clear message unless ``--device cpu`` (a dry run of the script itself, no MFU).
@@ -21,6 +22,7 @@ Run from the repository root on a GPU machine::
     python benchmarks/bench_gpu_steps.py --profiles colab full                  # writes book/results/<profile>/
     python benchmarks/bench_gpu_steps.py --profiles colab --plan-json plan.json  # reuse `brainfm plan --json`
     python benchmarks/bench_gpu_steps.py --profiles smoke --device cpu --steps 1 --out-dir /tmp/gpu_dry
+    python benchmarks/bench_gpu_steps.py --compare book/results/full/gpu_steps.json   # on any machine
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from brainfm_lite.atomic import write_json
 from brainfm_lite.config import load_profile
 from brainfm_lite.plan import plan_profile
-from brainfm_lite.plan.gpus import GPUS, UTILISATION
+from brainfm_lite.plan.gpus import GPUS
+from brainfm_lite.plan.measure import CPU_ATTENTION_FLOPS
 from brainfm_lite.plan.steps import INFERENCE_STEPS, TRAINING_STEPS
 from brainfm_lite.provenance import environment
 from brainfm_lite.train.loop import Trainer
@@ -102,7 +105,7 @@ def time_calls(call, device: torch.device, warmup: int, steps: int) -> list[floa
 
 def counted_flops(call) -> float:
     """FLOPs of one `call` (forward and backward for a training step) by torch's counter."""
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)  # the CPU's too (dry runs)
     with counter:
         call()
     return float(counter.get_total_flops())
@@ -178,8 +181,8 @@ def attempt(name: str, kind: str, profile, batch_size: int, device, args, scratc
     return result
 
 
-def measure_row(name: str, plan_rows: list[dict], profile, device, args, scratch: Path, peaks: dict,
-                batch_size: int | None = None) -> dict:
+def measure_row(name: str, plan_rows: list[dict], plan_utilisation: float, profile, device, args, scratch: Path,
+                peaks: dict, batch_size: int | None = None) -> dict:
     """Time, count and compare one step (all the plan's rows that use it share it: same network and batch) at the
     planned batch or `batch_size`. A batch that does not fit in the GPU's memory is halved until one does."""
     first = plan_rows[0]
@@ -210,7 +213,9 @@ def measure_row(name: str, plan_rows: list[dict], profile, device, args, scratch
     if row["precision"].startswith(first["precision"]):  # the plan predicted this precision's time
         predicted = first["gpu_seconds"] / first["total_steps"] * share
         row["predicted_step_s"] = predicted
-        row["reached_utilisation"] = UTILISATION * predicted / row["step_s_median"]
+        # the share of the peak the FLOPs ran at, as the plan reckons it (its utilisation x its FLOPs' time)
+        compute = first.get("compute_seconds", first["gpu_seconds"]) / first["total_steps"] * share
+        row["reached_utilisation"] = plan_utilisation * compute / row["step_s_median"]
     # each run of the chapter on this card at the measured step time (data simulation not included)
     row["runs_s"] = {r["label"]: row["step_s_median"] / share * r["total_steps"] for r in plan_rows}
     return row
@@ -234,7 +239,8 @@ def measure_profile(profile_name: str, args, device, peaks: dict, started: float
                 if time.perf_counter() - started > args.budget_s:
                     rows.append({"step": name, "status": f"skipped: past the {args.budget_s:.0f} s budget"})
                     continue
-                row = measure_row(name, plan_rows, profile, device, args, Path(scratch), peaks, batch_size)
+                row = measure_row(name, plan_rows, plan["utilisation"], profile, device, args, Path(scratch), peaks,
+                                  batch_size)
                 rows.append(row)
                 print(_line(row), flush=True)
     return {"profile": profile_name, "plan_gpu": plan["gpu"], "plan_gpu_name": plan["gpu_name"],
@@ -258,6 +264,33 @@ def _gib(value) -> str:
     return "-" if value is None else f"{value / 2**30:.1f}"
 
 
+def compare(paths: list[str], plan_gpu: str) -> None:
+    """Each recorded step (a ``gpu_steps*.json`` of this script) beside today's `brainfm plan` (no GPU needed): the
+    measured over the predicted step time, and the memory peaks."""
+    ratios = []
+    for path in paths:
+        record = json.loads(Path(path).read_text())
+        plan = plan_profile(load_profile(record["profile"]), plan_gpu)
+        planned = {row.step: row for row in plan.rows}
+        print(f"{path}: {record['provenance']['device_name']}, commit {record['provenance']['git_commit']}, "
+              f"{record['provenance']['date_utc']}; plan on {plan.gpu_name} at {plan.utilisation:.2f}")
+        for row in record["rows"]:
+            if row.get("status") != "ok":
+                continue
+            plan_row = planned[row["step"]]
+            share = row["batch"] / plan_row.batch
+            predicted = plan_row.gpu_seconds / plan_row.total_steps * share
+            peak = plan_row.weight_bytes + plan_row.activation_bytes * share
+            ratios.append(row["step_s_median"] / predicted)
+            print(f"  {row['step']:<22} batch {row['batch']:>3} {row['precision']:<13} measured "
+                  f"{row['step_s_median'] * 1e3:8.1f} ms, planned {predicted * 1e3:8.1f} ms"
+                  f"{' (host)' if plan_row.host_bound else '       '} x{ratios[-1]:5.2f}; peak "
+                  f"{_gib(row['peak_memory_bytes'])} GiB, planned {_gib(peak)}")
+    if ratios:
+        print(f"measured / planned step time: median {statistics.median(ratios):.2f}, "
+              f"range {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} steps")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", nargs="+", default=["colab", "full"])
@@ -278,7 +311,12 @@ def main(argv=None) -> int:
                              "grows with the batch); writes gpu_steps_batches.json")
     parser.add_argument("--out-dir", default="book/results")
     parser.add_argument("--commit", help="the commit measured (where the copy's .git is absent or not its own)")
+    parser.add_argument("--compare", nargs="+", metavar="RECORDED_JSON",
+                        help="no GPU: print recorded steps beside today's plan, and stop")
     args = parser.parse_args(argv)
+    if args.compare:
+        compare(args.compare, args.plan_gpu)
+        return 0
     args.plan_json = dict(item.split("=", 1) for item in args.plan_json)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
