@@ -64,7 +64,7 @@ from brainfm_lite.models.export import export_weights
 from brainfm_lite.models.hub import CONFIG_NAME, from_pretrained
 from brainfm_lite.provenance import environment, repo_root, resolve_device
 from brainfm_lite.train.config import TrainConfig, train_config_for
-from brainfm_lite.train.distributed import process_device
+from brainfm_lite.train.distributed import process_device, simulation_device
 from brainfm_lite.train.pretrain import (
     ENCODER_DIR,
     OBJECTIVE_DIR,
@@ -149,7 +149,8 @@ def asl_reference_results(profile: Profile, run_dir: str | Path, *, resume: bool
 
     dataset = asl_cbf_dataset(profile, cache_dir=run_dir / "cbf_cache")
     with stage(stages, "maps") as current:
-        current["status"] = "ran" if dataset.prepare(n_jobs=n_jobs) else "cached"
+        simulated = dataset.prepare(n_jobs=n_jobs, device=simulation_device(profile.device))
+        current["status"] = "ran" if simulated else "cached"
     split = evaluation_split(dataset.sites(), seed=profile.seed)
     encoder_dirs = {}
     for name in _PRETRAINED:

@@ -39,6 +39,14 @@ ASL_MAP_COSTS = (
     MeasuredCost("ASL CBF map", 1.0, spacing_mm=3.0,
                  source="profiles/reference.yaml: prepare(n_jobs=2) 0.46-0.53 s a map at 3 mm on 2 cores"),
 )
+# CBF maps simulated in batches on the run's GPU (what a GPU run does: `train.distributed.simulation_device`), by
+# the planner's GPU; a GPU not listed is planned with the numpy figures on the CPU workers (its batched path is
+# unmeasured). Seconds of the GPU a map, not of a core.
+ASL_MAP_GPU_COSTS = {
+    "h100": MeasuredCost("ASL CBF map", 0.051, spacing_mm=2.0,
+                         source="benchmarks/README.md, bench_batched_simulation: 0.051 s a map at 2 mm in batches "
+                                "of 8-32 on an H200"),
+}
 STRUCTURAL_SUBJECT_COSTS = (
     MeasuredCost("structural subject", 0.083, spacing_mm=4.0,
                  source="benchmarks/README.md, bench_synth: 0.083 s a subject at 4 mm"),

@@ -172,7 +172,7 @@ def plan_profile(profile: Profile, gpu: str | None = None, *, budget_s: float | 
     source = device.utilisation_source if utilisation == device.utilisation else "given"
     rows = [_row(run, measurements[run.name], profile, device, utilisation) for run in planned_runs(profile)]
     chapters = [_chapter(data, [r for r in rows if r.chapter == data.chapter], profile, memory_bytes, budget_s)
-                for data in chapter_data(profile)]
+                for data in chapter_data(profile, gpu)]
     return Plan(profile.name, gpu, device.name, utilisation, source, memory_bytes, budget_s, workers(profile), rows,
                 chapters, measure_cpu_s, max_measured_flops)
 
@@ -206,7 +206,7 @@ def _row(run, measurement: Measurement, profile: Profile, device, utilisation: f
 
 def _chapter(data, rows: list[RunPlan], profile: Profile, memory_bytes: float, budget_s: float | None) -> ChapterPlan:
     """A chapter's totals and verdict; `changes` says what would make it fit (computed, one line a change)."""
-    data_seconds = data.core_seconds / workers(profile)
+    data_seconds = data.core_seconds / (1 if data.on_gpu else workers(profile))
     source = data.cost.source
     run_seconds = sum(row.seconds for row in rows)
     peak = max((row.peak_bytes for row in rows), default=0.0)
@@ -243,8 +243,8 @@ def _time_changes(data, data_seconds: float, rows: list[RunPlan], run_seconds: f
         factor = budget_s / 2 / data_seconds
         changes.append(f"{data.field_name} {getattr(profile, data.field_name)} -> "
                        f"{scaled_field(profile, data.field_name, factor)} (simulation "
-                       f"{_minutes(data_seconds)} -> {_minutes(data_seconds * factor)} min on {workers(profile)} "
-                       f"workers)")
+                       f"{_minutes(data_seconds)} -> {_minutes(data_seconds * factor)} min "
+                       f"{'on the GPU' if data.on_gpu else f'on {workers(profile)} workers'})")
         data_seconds *= factor
     if run_seconds > budget_s - data_seconds and run_seconds > 0:
         factor = (budget_s - data_seconds) / run_seconds

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from brainfm_lite.atomic import write_json
+from brainfm_lite.plan.data_costs import ASL_MAP_GPU_COSTS
 from brainfm_lite.plan.gpus import GPUS, HOST_SECONDS_PER_OPERATION
 from brainfm_lite.plan.planner import Plan
 
@@ -56,7 +57,7 @@ def format_plan(plan: Plan) -> str:
         peaks = f"bf16 {gpu.bf16 / 1e12:.0f}, TF32 {gpu.tf32 / 1e12:.0f}, fp32 {gpu.fp32 / 1e12:.1f} TFLOP/s"
     lines = [f"brainfm plan --profile {plan.profile}: predicted on {plan.gpu_name} ({peaks}) at "
              f"{plan.utilisation:.0%} of peak ({plan.utilisation_source}); data simulated on {plan.workers} "
-             "worker(s)",
+             f"worker(s){' (CBF maps in batches on the GPU)' if plan.gpu in ASL_MAP_GPU_COSTS else ''}",
              _line([header for header, _, _ in COLUMNS]), _line(["-" * width for _, width, _ in COLUMNS])]
     lines += [_line([value(row) for _, _, value in COLUMNS]) for row in plan.rows]
     lines.append("")

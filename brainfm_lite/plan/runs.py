@@ -16,6 +16,7 @@ from brainfm_lite.eval.dense import DENSE_FRACTIONS
 from brainfm_lite.eval.recon_experiments import ACCELERATIONS, RECON_METHODS
 from brainfm_lite.plan.data_costs import (
     ASL_MAP_COSTS,
+    ASL_MAP_GPU_COSTS,
     CONTRAST_COST,
     STRUCTURAL_SUBJECT_COSTS,
     ItemCost,
@@ -78,9 +79,11 @@ class ChapterData:
     cost: ItemCost
     field_name: str  # the profile field that sets the count (what to change to simulate less)
     extra: list = field(default_factory=list)
+    on_gpu: bool = False  # simulated in batches on the GPU (cost: GPU seconds an item), not on the CPU workers
 
     @property
     def core_seconds(self) -> float:
+        """Seconds of one core (or of the GPU, when `on_gpu`) for every item."""
         return self.items * self.cost.core_seconds
 
 
@@ -146,16 +149,18 @@ def planned_runs(profile: Profile) -> list[PlannedRun]:
     ]
 
 
-def chapter_data(profile: Profile) -> list[ChapterData]:
-    """The subjects each chapter simulates into its cache before training, with their cost on one core."""
+def chapter_data(profile: Profile, gpu: str | None = None) -> list[ChapterData]:
+    """The subjects each chapter simulates into its cache before training, with their cost on one core, or on `gpu`
+    (a `GPUS` key) for the CBF maps where their batched simulation on it was measured (`ASL_MAP_GPU_COSTS`)."""
     p = profile
-    asl = at_spacing(ASL_MAP_COSTS, p.spacing_mm)
+    asl_on_gpu = gpu in ASL_MAP_GPU_COSTS
+    asl = at_spacing((ASL_MAP_GPU_COSTS[gpu],) if asl_on_gpu else ASL_MAP_COSTS, p.spacing_mm)
     structural = at_spacing(STRUCTURAL_SUBJECT_COSTS, p.spacing_mm)
     recon = at_spacing(STRUCTURAL_SUBJECT_COSTS, p.recon_spacing_mm)
     recon_subjects = p.recon_source_subjects + p.recon_target_subjects + p.recon_many_subjects + p.recon_test_subjects
     return [
-        ChapterData(4, p.n_asl_subjects, "CBF maps", asl, "n_asl_subjects"),
-        ChapterData(5, p.n_asl_subjects, "CBF maps (its own cache)", asl, "n_asl_subjects"),
+        ChapterData(4, p.n_asl_subjects, "CBF maps", asl, "n_asl_subjects", on_gpu=asl_on_gpu),
+        ChapterData(5, p.n_asl_subjects, "CBF maps (its own cache)", asl, "n_asl_subjects", on_gpu=asl_on_gpu),
         ChapterData(6, p.contrastive_subjects, "structural subjects", structural, "contrastive_subjects"),
         # the pretraining cache and the two dense caches (tissue, lesions) at their own sizes
         ChapterData(7, 3 * p.contrastive_subjects, "structural subjects (3 caches)", structural,

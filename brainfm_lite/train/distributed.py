@@ -52,6 +52,14 @@ def process_device(spec: str = "auto") -> torch.device:
     return device
 
 
+def simulation_device(spec: str = "auto") -> torch.device | None:
+    """Where this process simulates CBF maps for a run on `spec` (`CbfDataset.prepare`'s ``device``): its GPU, in
+    batches (24x numpy on one core on an H200, ``benchmarks/bench_batched_simulation.py``), or None on a CPU: numpy,
+    as the recorded CPU results were made (the torch path equals it to float32 rounding, not bit for bit)."""
+    device = process_device(spec)
+    return device if device.type == "cuda" else None
+
+
 def is_distributed() -> bool:
     """True inside an initialised process group."""
     return dist.is_available() and dist.is_initialized()

@@ -36,3 +36,31 @@ def test_prepare_without_a_device_is_the_numpy_path(cohort, tmp_path, monkeypatc
                         lambda *a, **k: pytest.fail("the default prepare must not take the batched path"))
     assert data.prepare() == 1
     np.testing.assert_array_equal(data.load(0)["image"], data.simulate(0)["image"])
+
+
+def test_a_run_simulates_its_maps_on_its_gpu_and_a_cpu_run_with_numpy(cohort, tmp_path, monkeypatch):
+    """`simulation_device`: a CPU run keeps numpy (the recorded results); a run on a GPU ("auto" or "cuda") gets the
+    process's GPU. The pretraining cache fill hands that device to `CbfDataset.prepare` (here the CPU stands in for
+    the GPU, so the batched path runs)."""
+    import torch
+
+    from brainfm_lite.config import load_profile
+    from brainfm_lite.sim.asl.batched import simulate_asl_batch
+    from brainfm_lite.train import distributed, pretrain
+
+    assert distributed.simulation_device("cpu") is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert distributed.simulation_device("auto") == torch.device("cuda", 0)
+    assert distributed.simulation_device("cuda") == torch.device("cuda", 0)
+
+    batched = []
+
+    def spy(cohort_, indices, device):
+        batched.append((list(indices), device))
+        return simulate_asl_batch(cohort_, indices, device=device)
+
+    monkeypatch.setattr("brainfm_lite.datasets.cbf.simulate_asl_batch", spy)
+    monkeypatch.setattr(distributed, "simulation_device", lambda spec: torch.device("cpu"))
+    data = CbfDataset(cohort, size=(32, 32, 32), cache_dir=tmp_path)
+    pretrain._fill_cache(data, load_profile("smoke", device="cpu"), n_jobs=1)
+    assert [indices for indices, _ in batched] == [[0, 1, 2]] and data.missing() == []

@@ -133,6 +133,20 @@ def test_a_step_of_many_small_operations_is_bound_by_the_host(profile, measureme
     assert "^" in format_plan(fast) and f"x {HOST_SECONDS_PER_OPERATION * 1e6:.0f} us" in format_plan(plan)
 
 
+def test_a_gpu_run_simulates_its_cbf_maps_on_the_gpu_where_that_was_measured(profile, measurements):
+    """On an H100 the CBF maps cost the GPU's measured seconds a map (not divided among the CPU workers); on a T4,
+    whose batched path is unmeasured, the numpy cost on the workers."""
+    from brainfm_lite.plan.data_costs import ASL_MAP_COSTS, ASL_MAP_GPU_COSTS, at_spacing
+    from brainfm_lite.plan.runs import workers
+
+    on_h100 = plan_profile(profile, "h100", measurements=measurements).chapters[0]
+    gpu_cost = at_spacing((ASL_MAP_GPU_COSTS["h100"],), profile.spacing_mm).core_seconds
+    assert on_h100.data_seconds == pytest.approx(profile.n_asl_subjects * gpu_cost)
+    on_t4 = plan_profile(profile, "t4", measurements=measurements).chapters[0]
+    numpy_cost = at_spacing(ASL_MAP_COSTS, profile.spacing_mm).core_seconds
+    assert on_t4.data_seconds == pytest.approx(profile.n_asl_subjects * numpy_cost / workers(profile))
+
+
 def test_a_step_measured_smaller_and_scaled_matches_the_real_size(profile):
     """Measured at a reduced size and scaled, a step has the FLOPs of a measurement at the real size and about its
     activations: the supervised U-Net (convolutions only, scaled linearly from 32^2 to 64^2), and the "small"
