@@ -124,3 +124,21 @@ def test_the_shipped_structural_encoders_reproduce_their_recorded_distances():
     for method, recorded in settings["weights_check"].items():
         for key in ("same_subject", "same_contrast"):
             assert abs(check[method][key] - recorded[key]) <= DISTANCE_TOLERANCE, (method, key)
+
+
+def test_recorded_gpu_steps_say_where_they_ran_and_name_steps_the_planner_still_builds():
+    """Each GPU record (`benchmarks/bench_gpu_steps.py`, under book/results/colab and full) carries its provenance,
+    and every step it timed is one the planner builds today, so `--compare` can set it beside today's plan."""
+    from brainfm_lite.plan.steps import INFERENCE_STEPS, TRAINING_STEPS
+
+    records = sorted(WEIGHTS_ROOT.parents[1].glob("*/gpu_steps*.json"))
+    assert {path.parent.name for path in records} == {"colab", "full"}
+    for path in records:
+        record = json.loads(path.read_text())
+        provenance = record["provenance"]
+        assert record["profile"] == path.parent.name and provenance["device"].startswith("cuda")
+        assert provenance["git_commit"] and provenance["command"].startswith("python benchmarks/bench_gpu_steps.py")
+        for row in record["rows"]:
+            assert row["step"] in {**TRAINING_STEPS, **INFERENCE_STEPS}
+            if row["status"] == "ok":
+                assert row["step_s_median"] > 0 and row["flops_counted"] > 0 and row["peak_memory_bytes"] > 0
