@@ -12,8 +12,8 @@ nothing for a backward pass; its activation memory is the peak of the bytes of t
 are still alive (`LiveTensorPeak`), at the granularity of single operations.
 
 The step's count of dispatched aten operations (`operations`, forward and backward) bounds its time from below on a
-GPU: each costs the host some microseconds to issue (`brainfm_lite.plan.gpus.HOST_SECONDS_PER_OPERATION`), which a
-small network's kernels do not hide.
+GPU: each costs the host some microseconds to issue (``HOST_SECONDS_PER_OPERATION`` of `brainfm_lite.plan.gpus`),
+which a small network's kernels do not hide.
 
     >>> cost = measure_step(TRAINING_STEPS["mae_cbf"](profile))                        # doctest: +SKIP
     >>> cost.flops, cost.activation_bytes                                              # doctest: +SKIP
