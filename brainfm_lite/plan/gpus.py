@@ -51,7 +51,6 @@ class GPU:
 # dominate reached 0.03-0.17 of these peaks (0.49 for one fp32 ViT fine-tuning, whose matrix products ran above the
 # fp32 peak counted here), median 0.10; the 3D CNNs top out near 0.11 even at 4x the batch. Large language models
 # reach 0.4-0.5; these small 3D networks do not fill so large a GPU.
-MEASURED_ON_H200 = "measured: median of the full profile's steps on an H200 (book/results/full/gpu_steps.json)"
 GPUS = {
     # T4: 65 TFLOP/s fp16 tensor cores, 8.1 TFLOP/s fp32, 16 GB GDDR6 (NVIDIA T4 datasheet). Unmeasured: a typical
     # share for fp32 3D convolutions on a GPU this small is assumed.
@@ -64,7 +63,8 @@ GPUS = {
     # H100 SXM5: 989 bf16/fp16, 495 TF32, 67 fp32, 80 GB HBM3 (NVIDIA H100 datasheet, dense figures); the H200 has
     # the same compute peaks with 141 GB.
     "h100": GPU("H100 SXM 80 GB", bf16=989 * TERA, fp16=989 * TERA, tf32=495 * TERA, fp32=67 * TERA, memory=80 * GB,
-                utilisation=0.10, utilisation_source=MEASURED_ON_H200),
+                utilisation=0.10, utilisation_source="measured: median of the full profile's steps on an H200 "
+                                                     "(book/results/full/gpu_steps.json)"),
 }
 
 # What the host spends issuing one aten operation to a GPU (Python, the dispatcher, the kernel launch): a step of

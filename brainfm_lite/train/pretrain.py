@@ -316,23 +316,18 @@ def _cbf_data(profile: Profile, out_dir: str | Path, cache_dir, n_jobs: int) -> 
     pool, record = pretraining_subjects(asl_cbf_dataset(profile), profile)
     dataset = asl_cbf_dataset(profile, cache_dir=Path(out_dir) / "cbf_cache" if cache_dir is None else cache_dir,
                               indices=pool)
-    _fill_cache(dataset, profile, n_jobs)
+    _fill_cache(dataset, profile, n_jobs, device=dist.simulation_device(profile.device))  # a GPU run: on its GPU
     return dataset, record
 
 
-def _fill_cache(dataset, profile: Profile, n_jobs: int) -> None:
-    """Simulate the subjects `dataset` has not cached yet, before training reads them.
+def _fill_cache(dataset, profile: Profile, n_jobs: int, **prepare_options) -> None:
+    """Simulate the subjects `dataset` has not cached yet, before training reads them (`n_jobs` processes, and any
+    other option of the dataset's ``prepare``, e.g. the device of CBF maps' batched simulation).
 
-    CBF maps are simulated in batches on the run's GPU when it trains on one (`distributed.simulation_device`),
-    else with numpy in `n_jobs` processes. Under torchrun the processes split them (`SubjectDataset.missing`'s
-    ``part``) and wait for one another, so a cache folder they share (one node, or a file system the nodes share)
-    is filled once, not once a process. On nodes that share no folder, a subject simulated on another node is
-    simulated again when first read.
+    Under torchrun the processes split them (`SubjectDataset.missing`'s ``part``) and wait for one another, so a
+    cache folder they share (one node, or a file system the nodes share) is filled once, not once a process. On
+    nodes that share no folder, a subject simulated on another node is simulated again when first read.
     """
     dist.join(profile.device)  # the Trainer joins the same group later; a no-op in one process
-    part = (dist.rank(), dist.world_size())
-    if isinstance(dataset, CbfDataset):  # CBF maps: in batches on the run's GPU when it has one
-        dataset.prepare(n_jobs=n_jobs, part=part, device=dist.simulation_device(profile.device))
-    else:
-        dataset.prepare(n_jobs=n_jobs, part=part)
+    dataset.prepare(n_jobs=n_jobs, part=(dist.rank(), dist.world_size()), **prepare_options)
     dist.barrier()

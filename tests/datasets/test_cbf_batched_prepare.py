@@ -38,10 +38,12 @@ def test_prepare_without_a_device_is_the_numpy_path(cohort, tmp_path, monkeypatc
     np.testing.assert_array_equal(data.load(0)["image"], data.simulate(0)["image"])
 
 
-def test_a_run_simulates_its_maps_on_its_gpu_and_a_cpu_run_with_numpy(cohort, tmp_path, monkeypatch):
+def test_a_run_simulates_its_maps_on_its_gpu_and_a_cpu_run_with_numpy(tmp_path, monkeypatch):
     """`simulation_device`: a CPU run keeps numpy (the recorded results); a run on a GPU ("auto" or "cuda") gets the
-    process's GPU. The pretraining cache fill hands that device to `CbfDataset.prepare` (here the CPU stands in for
+    process's GPU. The MAE's pretraining data hands that device to `CbfDataset.prepare` (here the CPU stands in for
     the GPU, so the batched path runs)."""
+    import dataclasses
+
     import torch
 
     from brainfm_lite.config import load_profile
@@ -56,11 +58,11 @@ def test_a_run_simulates_its_maps_on_its_gpu_and_a_cpu_run_with_numpy(cohort, tm
     batched = []
 
     def spy(cohort_, indices, device):
-        batched.append((list(indices), device))
+        batched.extend(indices)
         return simulate_asl_batch(cohort_, indices, device=device)
 
     monkeypatch.setattr("brainfm_lite.datasets.cbf.simulate_asl_batch", spy)
     monkeypatch.setattr(distributed, "simulation_device", lambda spec: torch.device("cpu"))
-    data = CbfDataset(cohort, size=(32, 32, 32), cache_dir=tmp_path)
-    pretrain._fill_cache(data, load_profile("smoke", device="cpu"), n_jobs=1)
-    assert [indices for indices, _ in batched] == [[0, 1, 2]] and data.missing() == []
+    profile = dataclasses.replace(load_profile("smoke", device="cpu"), n_asl_subjects=12, cbf_image_size=32)
+    data, _ = pretrain._cbf_data(profile, tmp_path, None, n_jobs=1)
+    assert len(data) > 0 and sorted(batched) == sorted(int(k) for k in data.indices) and data.missing() == []
