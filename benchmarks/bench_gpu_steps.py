@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import itertools
 import json
 import statistics
 import sys
@@ -38,6 +39,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from brainfm_lite.atomic import write_json
@@ -120,24 +122,9 @@ def training_call(name: str, profile, batch_size: int, device: torch.device, scr
                                  progress=False, precision="fp32" if fp32 else step.config.precision)
     batch = grown(step.batch, step.units, batch_size)
     trainer = Trainer(step.objective, [None] * batch_size, config, out_dir=scratch / name)
-    on_device = {key: value.to(device) if torch.is_tensor(value) else value for key, value in batch.items()}
-    on_device = {key: ({k: v.to(device) for k, v in value.items()} if isinstance(value, dict) else value)
-                 for key, value in on_device.items()}
-    micro_batches = _Repeat(on_device)
+    # the same micro-batch, already on the device, for every draw (a step draws ``grad_accum_steps`` of them)
+    micro_batches = itertools.repeat(tree_map(lambda v: v.to(device) if torch.is_tensor(v) else v, batch))
     return (lambda: trainer._optimizer_step(micro_batches)), trainer
-
-
-class _Repeat:
-    """The same micro-batch forever (the Trainer's step draws ``grad_accum_steps`` of them)."""
-
-    def __init__(self, batch):
-        self.batch = batch
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return self.batch
 
 
 def sampling_call(name: str, profile, batch_size: int, device: torch.device):
