@@ -23,6 +23,12 @@ Run from the repository root on a GPU machine::
     python benchmarks/bench_gpu_steps.py --profiles colab --plan-json plan.json  # reuse `brainfm plan --json`
     python benchmarks/bench_gpu_steps.py --profiles smoke --device cpu --steps 1 --out-dir /tmp/gpu_dry
     python benchmarks/bench_gpu_steps.py --compare book/results/full/gpu_steps.json   # on any machine
+    python benchmarks/bench_gpu_steps.py --profiles colab --compile default --only mae_cbf seqinv
+
+``--compile MODE`` times each training step twice in the same process, as the Trainer runs it (eager) and with its
+forward and backward compiled by ``torch.compile(model, mode=MODE)`` (the Trainer calls ``Trainer.wrapped``; the
+optimizer step, clipping and EMA stay eager), and records both, the speed-up and the seconds the first compiled
+step took (compilation), in ``gpu_steps_compiled.json``. Sampling rows are not compiled.
 """
 
 from __future__ import annotations
@@ -113,15 +119,19 @@ def counted_flops(call) -> float:
     return float(counter.get_total_flops())
 
 
-def training_call(name: str, profile, batch_size: int, device: torch.device, scratch: Path, *, fp32: bool):
+def training_call(name: str, profile, batch_size: int, device: torch.device, scratch: Path, *, fp32: bool,
+                  compile_mode: str | None = None):
     """A closure that makes one Trainer step of `name` at `batch_size` units on `device` (in fp32 everywhere when
-    `fp32`, as on a T4), and its Trainer."""
+    `fp32`, as on a T4; its forward and backward compiled with `compile_mode` when one is given), and its Trainer."""
     with seeded_init(profile.seed):
         step = TRAINING_STEPS[name](profile)
     config = dataclasses.replace(step.config, device=str(device), batch_size=batch_size, num_workers=0,
                                  progress=False, precision="fp32" if fp32 else step.config.precision)
     batch = grown(step.batch, step.units, batch_size)
     trainer = Trainer(step.objective, [None] * batch_size, config, out_dir=scratch / name)
+    if compile_mode:
+        torch._dynamo.reset()  # the previous step's compiled graphs
+        trainer.wrapped = torch.compile(trainer.model, mode=compile_mode)
     # the same micro-batch, already on the device, for every draw (a step draws ``grad_accum_steps`` of them)
     micro_batches = itertools.repeat(tree_map(lambda v: v.to(device) if torch.is_tensor(v) else v, batch))
     return (lambda: trainer._optimizer_step(micro_batches)), trainer
@@ -142,8 +152,10 @@ def sampling_call(name: str, profile, batch_size: int, device: torch.device):
     return call, None
 
 
-def attempt(name: str, kind: str, profile, batch_size: int, device, args, scratch: Path) -> dict:
-    """One step of `name` at `batch_size`: its precision, counted FLOPs, timed steps and peak memory."""
+def attempt(name: str, kind: str, profile, batch_size: int, device, args, scratch: Path,
+            compile_mode: str | None = None) -> dict:
+    """One step of `name` at `batch_size`: its precision, the first call's seconds, counted FLOPs, timed steps and
+    peak memory."""
     gc.collect()  # the previous step's model and optimizer state
     result = {}
     if device.type == "cuda":
@@ -151,12 +163,17 @@ def attempt(name: str, kind: str, profile, batch_size: int, device, args, scratc
         result["memory_before_bytes"] = torch.cuda.memory_allocated(device)
     try:
         if kind == "train":
-            call, trainer = training_call(name, profile, batch_size, device, scratch, fp32=args.fp32)
+            call, trainer = training_call(name, profile, batch_size, device, scratch, fp32=args.fp32,
+                                          compile_mode=compile_mode)
             result["precision"] = "bf16 autocast" if trainer.use_bf16 else "fp32"
         else:
             call, trainer = sampling_call(name, profile, batch_size, device)
             result["precision"] = "fp32"
-        call()  # the first call allocates; the counter's own overhead stays out of the timing
+        synchronize(device)
+        started = time.perf_counter()
+        call()  # the first call allocates (and compiles); the counter's own overhead stays out of the timing
+        synchronize(device)
+        result["first_call_s"] = time.perf_counter() - started
         result["flops_counted"] = counted_flops(call)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -205,6 +222,10 @@ def measure_row(name: str, plan_rows: list[dict], plan_utilisation: float, profi
         row["reached_utilisation"] = plan_utilisation * compute / row["step_s_median"]
     # each run of the chapter on this card at the measured step time (data simulation not included)
     row["runs_s"] = {r["label"]: row["step_s_median"] / share * r["total_steps"] for r in plan_rows}
+    if args.compile and first["kind"] == "train":
+        compiled = attempt(name, "train", profile, batch_size, device, args, scratch, compile_mode=args.compile)
+        compiled["speedup"] = row["step_s_median"] / compiled["step_s_median"]
+        row["compiled"] = compiled
     return row
 
 
@@ -242,9 +263,14 @@ def _line(row: dict) -> str:
         mfu += f" ({row['mfu_measured_bf16_rate']:.3f} of the measured rate)"
     planned = (f"(planned {row['predicted_step_s'] * 1e3:9.1f}) reached {row['reached_utilisation']:.3f}"
                if "predicted_step_s" in row else "(planned for another precision)")
-    return (f"  {row['step']:<22} batch {row['batch']:>3} {row['precision']:<13} "
+    line = (f"  {row['step']:<22} batch {row['batch']:>3} {row['precision']:<13} "
             f"{row['step_s_median'] * 1e3:9.1f} ms {planned}  MFU {mfu}  "
             f"peak {_gib(row['peak_memory_bytes'])} GiB (planned {_gib(row['predicted_peak_bytes'])})")
+    if "compiled" in row:
+        c = row["compiled"]
+        line += (f"\n  {'':<22} compiled: {c['step_s_median'] * 1e3:9.1f} ms ({c['speedup']:.2f}x), first step "
+                 f"{c['first_call_s']:.1f} s, peak {_gib(c['peak_memory_bytes'])} GiB")
+    return line
 
 
 def _gib(value) -> str:
@@ -296,6 +322,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", nargs="+", type=int, metavar="N",
                         help="each step at each of these batches instead of the planned one (how the step time "
                              "grows with the batch); writes gpu_steps_batches.json")
+    parser.add_argument("--compile", metavar="MODE",
+                        choices=("default", "reduce-overhead", "max-autotune-no-cudagraphs"),
+                        help="also time each training step compiled by torch.compile in this mode; writes "
+                             "gpu_steps_compiled.json")
     parser.add_argument("--out-dir", default="book/results")
     parser.add_argument("--commit", help="the commit measured (where the copy's .git is absent or not its own)")
     parser.add_argument("--compare", nargs="+", metavar="RECORDED_JSON",
@@ -331,10 +361,12 @@ def main(argv=None) -> int:
         result = measure_profile(name, args, device, peaks, started)
         result.update(what="one Trainer step of each chapter run timed on a GPU beside `brainfm plan`'s prediction "
                            "(benchmarks/bench_gpu_steps.py); random inputs at the profile's sizes, no data loading",
-                      provenance=provenance, peaks_flops_per_s=peaks, warmup=args.warmup, steps=args.steps)
+                      provenance=provenance, peaks_flops_per_s=peaks, warmup=args.warmup, steps=args.steps,
+                      compile_mode=args.compile)
         folder = Path(args.out_dir) / name
         folder.mkdir(parents=True, exist_ok=True)
-        stem = "gpu_steps" + ("_fp32" if args.fp32 else "") + ("_batches" if args.batches else "")
+        stem = ("gpu_steps" + ("_fp32" if args.fp32 else "") + ("_batches" if args.batches else "")
+                + ("_compiled" if args.compile else ""))
         path = write_json(folder / f"{stem}.json", result)
         print(f"wrote {path}", flush=True)
     print(f"total {time.perf_counter() - started:.0f} s")

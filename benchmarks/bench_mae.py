@@ -22,6 +22,8 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_mae.py --threads 1                 # all three presets, about 8 min on a CPU
     .venv/bin/python benchmarks/bench_mae.py --config small --batch 2    # one preset, a smaller batch
     .venv/bin/python benchmarks/bench_mae.py --config base               # GPU: adds images/s and MFU
+    .venv/bin/python benchmarks/bench_mae.py --config tiny --set decoder_hidden_size=48 decoder_mlp_dim=192
+                                                                         # a preset with fields changed
 """
 
 from __future__ import annotations
@@ -65,6 +67,22 @@ def monai_masked_loss(x: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor, p
     return (per_patch * mask).sum() / mask.sum().clamp(min=1)
 
 
+def preset_config(preset: str, size: int, fields: dict[str, int]) -> MAEConfig:
+    """`preset` at `size`^3, with the MAEConfig `fields` given by ``--set`` changed."""
+    return MAEConfig.preset(preset, img_size=(size, size, size), **fields)
+
+
+def parse_fields(pairs: list[str]) -> dict[str, int]:
+    """``--set`` arguments ("decoder_hidden_size=48") as MAEConfig fields (integers)."""
+    fields = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in MAEConfig.__dataclass_fields__ or not value.isdigit():
+            sys.exit(f"--set {pair}: expected FIELD=INTEGER with FIELD one of MAEConfig's fields")
+        fields[name] = int(value)
+    return fields
+
+
 def make_step(case: str, config: MAEConfig, x: torch.Tensor, amp_dtype: torch.dtype | None):
     """A closure running one optimisation step of `case` ("brainfm@<ratio>" or "monai@<ratio>") on `x`."""
     torch.manual_seed(0)
@@ -94,7 +112,7 @@ def time_cases(cases, preset: str, size: int, args, amp_dtype: torch.dtype | Non
     slows every case alike instead of biasing the ratios.
     """
     device = torch.device(args.device)
-    config = MAEConfig.preset(preset, img_size=(size, size, size))
+    config = preset_config(preset, size, args.fields)
     x = torch.randn(args.batch, 1, size, size, size, device=device)
     steps = {case: make_step(case, config, x, amp_dtype) for case in cases}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -118,13 +136,14 @@ def time_cases(cases, preset: str, size: int, args, amp_dtype: torch.dtype | Non
     return results
 
 
-def measure_memory(case: str, preset: str, size: int, batch: int, device: str, amp: str | None) -> float:
+def measure_memory(case: str, preset: str, size: int, batch: int, device: str, amp: str | None,
+                   fields: dict[str, int]) -> float:
     """Peak memory (MiB) of training `case` for a few steps: the worker side of `peak_memory`."""
     device = torch.device(device)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[amp]
     rss_after_imports = peak_rss_mib()
     x = torch.randn(batch, 1, size, size, size, device=device)
-    step = make_step(case, MAEConfig.preset(preset, img_size=(size, size, size)), x, amp_dtype)
+    step = make_step(case, preset_config(preset, size, fields), x, amp_dtype)
     for _ in range(3):  # the optimizer state appears at the first step
         step()
     if device.type == "cuda":
@@ -153,6 +172,7 @@ def peak_memory(case: str, args, preset: str, size: int, amp: str | None = None)
     command = [sys.executable, __file__, "--worker", case, "--config", preset, "--size", str(size),
                "--batch", str(args.batch), "--device", args.device, "--threads", str(torch.get_num_threads())]
     command += ["--amp", amp] if amp else []
+    command += ["--set", *(f"{name}={value}" for name, value in args.fields.items())] if args.fields else []
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("PEAK_MIB ")]
     if done.returncode != 0 or not lines:
@@ -180,6 +200,8 @@ def print_header(args) -> None:
 def compare(args, preset: str, size: int) -> dict:
     """The masking and wrapper-overhead ratios, and memory, for `preset` at `size`^3 (fp32); returns the ratios."""
     print(f"\n== {preset} {MAE_PRESETS[preset]}, volumes {size}^3")
+    if args.fields:
+        print(f"   with {args.fields} (--set)")
     results = time_cases(CASES, preset, size, args)
     memory = "peak CUDA memory" if args.device.startswith("cuda") else "peak RSS growth"
     print(f"{'case':<14} {'step (s)':>9} {'min (s)':>9} {'images/s':>9} {'GFLOP/step':>11} {memory + ' (MiB)':>22}")
@@ -239,24 +261,31 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (1 gives steadier timings on a machine shared with other jobs)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="GPU peak for MFU, overrides the table")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="change MAEConfig fields of the one --config measured (e.g. decoder_hidden_size=48)")
     parser.add_argument("--worker", choices=CASES, help=argparse.SUPPRESS)
     parser.add_argument("--amp", choices=("bf16", "fp16"), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    args.fields = parse_fields(args.set)
+    if args.fields and args.config == "all":
+        parser.error("--set changes one preset: name it with --config")
 
     if args.worker:
         size = args.size or PRESET_SIZES[args.config]
-        print(f"PEAK_MIB {measure_memory(args.worker, args.config, size, args.batch, args.device, args.amp)}")
+        peak = measure_memory(args.worker, args.config, size, args.batch, args.device, args.amp, args.fields)
+        print(f"PEAK_MIB {peak}")
         return
     print_header(args)
     presets = list(MAE_PRESETS) if args.config == "all" else [args.config]
     ratios = {}
     for preset in presets:
         size = args.size or PRESET_SIZES[preset]
-        ratios[preset, size] = compare(args, preset, size)
+        label = f"{preset}*" if args.fields else preset  # *: fields changed by --set
+        ratios[label, size] = compare(args, preset, size)
     print_summary(ratios)
-    if args.device.startswith("cuda"):
+    if args.device.startswith("cuda") and not args.fields:  # throughput measures the presets as they are
         throughput(args)
 
 
