@@ -223,8 +223,11 @@ def measure_row(name: str, plan_rows: list[dict], plan_utilisation: float, profi
     # each run of the chapter on this card at the measured step time (data simulation not included)
     row["runs_s"] = {r["label"]: row["step_s_median"] / share * r["total_steps"] for r in plan_rows}
     if args.compile and first["kind"] == "train":
-        compiled = attempt(name, "train", profile, batch_size, device, args, scratch, compile_mode=args.compile)
-        compiled["speedup"] = row["step_s_median"] / compiled["step_s_median"]
+        try:
+            compiled = attempt(name, "train", profile, batch_size, device, args, scratch, compile_mode=args.compile)
+            compiled.update(status="ok", speedup=row["step_s_median"] / compiled["step_s_median"])
+        except Exception as error:  # noqa: BLE001 (a step that does not compile is a finding, recorded as such)
+            compiled = {"status": f"failed: {type(error).__name__}: {str(error)[:500]}"}
         row["compiled"] = compiled
     return row
 
@@ -266,8 +269,10 @@ def _line(row: dict) -> str:
     line = (f"  {row['step']:<22} batch {row['batch']:>3} {row['precision']:<13} "
             f"{row['step_s_median'] * 1e3:9.1f} ms {planned}  MFU {mfu}  "
             f"peak {_gib(row['peak_memory_bytes'])} GiB (planned {_gib(row['predicted_peak_bytes'])})")
-    if "compiled" in row:
-        c = row["compiled"]
+    c = row.get("compiled", {})
+    if c.get("status", "").startswith("failed"):
+        line += f"\n  {'':<22} compiled: {c['status'][:200]}"
+    elif c:
         line += (f"\n  {'':<22} compiled: {c['step_s_median'] * 1e3:9.1f} ms ({c['speedup']:.2f}x), first step "
                  f"{c['first_call_s']:.1f} s, peak {_gib(c['peak_memory_bytes'])} GiB")
     return line
