@@ -77,3 +77,18 @@ def test_decay_warms_up_so_the_shadow_forgets_its_start():
     share_of_start = (ema.state_dict()["0.weight"] - trained.state_dict()["0.weight"]).norm() / \
         (start.state_dict()["0.weight"] - trained.state_dict()["0.weight"]).norm()
     assert share_of_start < 1e-6  # without warm-up: 0.999 ** 1200 = 0.30
+
+
+def test_one_update_of_tensors_of_several_dtypes_equals_lerp_tensor_by_tensor():
+    """The fused update averages float32, float64 and bfloat16 tensors alike, bit for bit as one lerp a tensor."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2).double(), nn.Linear(2, 2).to(torch.bfloat16))
+    start = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    ema = EMA(model, decay=0.9)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    ema.update(model)
+    for name, tensor in model.state_dict().items():
+        expected = start[name].lerp(tensor, 1.0 - 0.9)  # the weight as the EMA computes it
+        assert ema.state_dict()[name].dtype == tensor.dtype
+        assert torch.equal(ema.state_dict()[name], expected), name
