@@ -79,6 +79,8 @@ class ReconstructionHead(nn.Module):
         if "tokens" in features:
             return self._unpatchify(self.proj(features["tokens"]), size)
         image = self.proj(features["maps"][-1])
+        if image.is_cuda:  # the CPU keeps torch's kernel, and the recorded CPU runs their numbers
+            return upsample_trilinear(image, size)
         return nn.functional.interpolate(image, size=tuple(size), mode="trilinear", align_corners=False)
 
     def _unpatchify(self, patches: torch.Tensor, size) -> torch.Tensor:
@@ -88,6 +90,27 @@ class ReconstructionHead(nn.Module):
         gx, gy, gz = (s // p for s, p in zip(size, (px, py, pz)))
         x = patches.reshape(b, gx, gy, gz, px, py, pz, c).permute(0, 7, 1, 4, 2, 5, 3, 6)
         return x.reshape(b, c, gx * px, gy * py, gz * pz)
+
+
+def upsample_trilinear(image: torch.Tensor, size) -> torch.Tensor:
+    """[B, C, x, y, z] -> [B, C, X, Y, Z] (float32), as ``interpolate(mode="trilinear", align_corners=False)``
+    (equal within float32 rounding), computed as one linear map per axis.
+
+    Trilinear interpolation is separable. As matrix products its backward is three more products, where torch's
+    kernel scatters gradients with atomic adds on a GPU: that backward alone took a third of a colab SeqInv step
+    (5.8 of 17.7 ms on an H200).
+    """
+    with torch.autocast(image.device.type, enabled=False):  # float32, as autocast runs torch's upsampling
+        image = image.float()
+        weights = [_linear_interpolation_weights(n_in, n_out, image) for n_in, n_out in zip(image.shape[2:], size)]
+        return torch.einsum("bcijk,ix,jy,kz->bcxyz", image, *weights)
+
+
+def _linear_interpolation_weights(n_in: int, n_out: int, like: torch.Tensor) -> torch.Tensor:
+    """[n_in, n_out]: the weight of input sample i in output sample x of 1D linear interpolation (align_corners
+    False), obtained by interpolating each unit vector with torch's own rule."""
+    unit_vectors = torch.eye(n_in, dtype=like.dtype, device=like.device)[None]  # [1, n_in channels, n_in samples]
+    return nn.functional.interpolate(unit_vectors, size=n_out, mode="linear", align_corners=False)[0]
 
 
 @register_model

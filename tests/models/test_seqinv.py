@@ -6,7 +6,7 @@ import torch
 from brainfm_lite.errors import InputError
 from brainfm_lite.models.encoders import EncoderConfig
 from brainfm_lite.models.hub import from_pretrained, save_pretrained
-from brainfm_lite.models.seqinv import ReconstructionHead, SeqInv, SeqInvConfig
+from brainfm_lite.models.seqinv import ReconstructionHead, SeqInv, SeqInvConfig, upsample_trilinear
 
 VIT = EncoderConfig(kind="vit", img_size=16, patch_size=8, hidden_size=24, mlp_dim=48, num_layers=1, num_heads=2)
 CNN = EncoderConfig(kind="cnn", img_size=16, widths=(4, 8))
@@ -55,3 +55,18 @@ def test_a_batch_without_reconstruction_targets_raises_input_error():
     objective = SeqInv(SeqInvConfig(encoder=VIT, projection_widths=(16, 8)))
     with pytest.raises(InputError):
         objective({"view1": torch.randn(2, 1, 16, 16, 16), "view2": torch.randn(2, 1, 16, 16, 16)})
+
+
+@pytest.mark.parametrize("shape, size", [((2, 1, 3, 3, 3), (96, 96, 96)), ((1, 2, 4, 5, 6), (8, 15, 7))])
+def test_separable_upsampling_equals_torch_trilinear_with_its_gradient(shape, size):
+    """The GPU's path of the CNN reconstruction head: the same image and input gradient as torch's kernel."""
+    torch.manual_seed(0)
+    image = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    reference = torch.nn.functional.interpolate(image, size=size, mode="trilinear", align_corners=False)
+    grad = torch.randn_like(reference)
+    (expected_grad,) = torch.autograd.grad(reference, image, grad)
+    separable = upsample_trilinear(image.float(), size)
+    (separable_grad,) = torch.autograd.grad(separable, image, grad.float())
+    assert separable.dtype == torch.float32 and separable.shape == reference.shape
+    torch.testing.assert_close(separable.double(), reference, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(separable_grad, expected_grad, rtol=1e-4, atol=1e-4)
