@@ -28,7 +28,7 @@ Run from the repository root on a GPU machine::
 ``--compile MODE`` times each training step twice in the same process, as the Trainer runs it (eager) and with its
 forward and backward compiled by ``torch.compile(model, mode=MODE)`` (the Trainer calls ``Trainer.wrapped``; the
 optimizer step, clipping and EMA stay eager), and records both, the speed-up and the seconds the first compiled
-step took (compilation), in ``gpu_steps_compiled.json``. Sampling rows are not compiled.
+step took (compilation), in ``gpu_steps_compiled-MODE.json``. Sampling rows are not compiled.
 """
 
 from __future__ import annotations
@@ -330,7 +330,7 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", metavar="MODE",
                         choices=("default", "reduce-overhead", "max-autotune-no-cudagraphs"),
                         help="also time each training step compiled by torch.compile in this mode; writes "
-                             "gpu_steps_compiled.json")
+                             "gpu_steps_compiled-MODE.json")
     parser.add_argument("--out-dir", default="book/results")
     parser.add_argument("--commit", help="the commit measured (where the copy's .git is absent or not its own)")
     parser.add_argument("--compare", nargs="+", metavar="RECORDED_JSON",
@@ -371,7 +371,7 @@ def main(argv=None) -> int:
         folder = Path(args.out_dir) / name
         folder.mkdir(parents=True, exist_ok=True)
         stem = ("gpu_steps" + ("_fp32" if args.fp32 else "") + ("_batches" if args.batches else "")
-                + ("_compiled" if args.compile else ""))
+                + (f"_compiled-{args.compile}" if args.compile else ""))
         path = write_json(folder / f"{stem}.json", result)
         print(f"wrote {path}", flush=True)
     print(f"total {time.perf_counter() - started:.0f} s")
