@@ -14,6 +14,8 @@ Run from the repository root (about 10 minutes on 2 idle cores at the defaults):
     .venv/bin/python benchmarks/bench_mae_decoder.py                          # "small" at 64^3, 600 steps
     .venv/bin/python benchmarks/bench_mae_decoder.py --before 96x2 48x4 --seeds 0 1
     .venv/bin/python benchmarks/bench_mae_decoder.py --steps 50 --maps 4      # a quick look
+    .venv/bin/python benchmarks/bench_mae_decoder.py --preset tiny --set hidden_size=384 mlp_dim=1536 --before 48x1
+                                                          # other encoder fields, for every run
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from bench_mae import parse_fields  # this folder is on the path when a script of it runs
 from torch.utils.flop_counter import FlopCounterMode
 
 from brainfm_lite.config import load_profile
@@ -88,6 +91,8 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=600, help="training steps of each run")
     parser.add_argument("--maps", type=int, default=16, help="in-site test maps scored")
     parser.add_argument("--jobs", type=int, default=2, help="processes simulating the maps")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="change MAEConfig fields of the preset for every run (e.g. hidden_size=384)")
     args = parser.parse_args(argv)
 
     profile = load_profile(args.profile)
@@ -103,13 +108,13 @@ def main(argv=None) -> None:
         test.prepare(n_jobs=args.jobs)
         test_maps = torch.stack([test[i]["image"] for i in range(len(test))])
 
-        today = MAEConfig.preset(args.preset, img_size=size)
+        today = MAEConfig.preset(args.preset, img_size=size, **parse_fields(args.set))
         runs = {shape: replace(today, **decoder_fields(shape)) for shape in args.before}
         runs[f"{today.decoder_hidden_size}x{today.decoder_num_layers} (today)"] = today
         print(f"profile {args.profile}: {record['subjects']} pretraining maps at {size[0]}^3, {args.steps} steps of "
               f"batch {profile.mae_batch_size}, cohort and split seed {profile.seed}; {len(subjects)} in-site test "
               f"maps (never pretrained on), masking 0.75, patch draw seed 0; torch {torch.get_num_threads()} threads; "
-              f"preset {args.preset}")
+              f"preset {args.preset}" + (f" with {' '.join(args.set)}" if args.set else ""))
         print(f"\n{'decoder':<14} {'seed':>4} {'decoder FLOPs':>14} {'hidden MSE':>11} {'visible mean':>13} "
               f"{'zero':>7} {'last loss':>10} {'s/step':>7}")
         for seed in args.seeds:

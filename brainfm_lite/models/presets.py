@@ -13,9 +13,13 @@ classes read these tables::
 # MAE paper the decoder is light beside the encoder, so masking 75 % of the patches cuts a step's FLOPs to 0.29-0.31
 # of a plain autoencoder's ("small" and "base" at 96^3; `benchmarks/bench_mae.py`).
 MAE_PRESETS = {
-    # CPU smoke runs: 64^3 at patch 16 is 64 patches, a training step takes hundredths of a second. Too narrow an
-    # encoder for any decoder to be light beside it (a 16^3 patch is 4096 voxels to predict from 96 numbers): the
-    # FLOP ratio is 0.53; the reference ASL record and its shipped MAE were trained at this size.
+    # CPU smoke and reference runs: 64^3 at patch 16 is 64 patches, a training step takes hundredths of a second.
+    # Masking 0.75 costs 0.53 of a plain autoencoder's FLOPs and 0.54-0.60 of its CPU step: a 16^3 patch is 4,096
+    # voxels, embedded and predicted from 96 numbers, which outweighs the 2-block encoder. Measured alternatives
+    # (`bench_mae.py --config tiny --set ...`; `bench_mae_decoder.py --preset tiny`, 1500 steps, seeds 0-1): a
+    # decoder 48 or 24 wide steps at 0.54 or 0.51 and predicts the hidden patches worse; an encoder 384 wide meets
+    # 0.4 (0.38) at the same error, but its step over every patch (as fine-tuning runs it) costs 3.4x tiny's. The
+    # reference ASL record and its shipped MAE were trained at this size.
     "tiny": dict(patch_size=16, hidden_size=96, mlp_dim=384, num_layers=2, num_heads=4,
                  decoder_hidden_size=96, decoder_mlp_dim=384, decoder_num_layers=1, decoder_num_heads=4),
     # One T4 (colab profile) at 96^3: ViT-Tiny width; the decoder a quarter of it (48 wide, 2 blocks; 96 wide before
