@@ -97,8 +97,8 @@ def upsample_trilinear(image: torch.Tensor, size) -> torch.Tensor:
     (equal within float32 rounding), computed as one linear map per axis.
 
     Trilinear interpolation is separable. As matrix products its backward is three more products, where torch's
-    kernel scatters gradients with atomic adds on a GPU: that backward alone took a third of a colab SeqInv step
-    (5.8 of 17.7 ms on an H200).
+    kernel scatters gradients with atomic adds on a GPU: that backward took a third of a colab SeqInv step's GPU
+    time on an H200, and with these products the step takes 0.88 of the time.
     """
     with torch.autocast(image.device.type, enabled=False):  # float32, as autocast runs torch's upsampling
         image = image.float()

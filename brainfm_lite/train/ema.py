@@ -53,7 +53,8 @@ class EMA:
                 shadow.copy_(tensor)
         # One fused call, not one kernel a tensor: a diffusion U-Net has hundreds of tensors, and on a GPU issuing
         # their updates one by one cost more host time than the GPU spent on them.
-        torch._foreach_lerp_(averaged, current, weight)
+        if averaged:  # (the fused call refuses an empty list)
+            torch._foreach_lerp_(averaged, current, weight)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The averaged tensors by state-dict name (the same names as ``model.state_dict()``)."""

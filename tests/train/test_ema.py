@@ -92,3 +92,13 @@ def test_one_update_of_tensors_of_several_dtypes_equals_lerp_tensor_by_tensor():
         expected = start[name].lerp(tensor, 1.0 - 0.9)  # the weight as the EMA computes it
         assert ema.state_dict()[name].dtype == tensor.dtype
         assert torch.equal(ema.state_dict()[name], expected), name
+
+
+def test_a_model_of_integer_buffers_only_is_copied():
+    """Nothing to average (no floating-point tensor): the update copies and does not fail."""
+    model = nn.Module()
+    model.register_buffer("count", torch.tensor(0))
+    ema = EMA(model, decay=0.9)
+    model.count += 3
+    ema.update(model)
+    assert ema.state_dict()["count"].item() == 3
